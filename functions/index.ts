@@ -1,0 +1,7 @@
+/**
+ * The one startup file of the Functions app (package.json "main"). It imports every registration;
+ * the same compiled file runs on Azure and on the embedded local host.
+ */
+import './setup';
+import './health';
+import './hello-sequence';

@@ -1,0 +1,115 @@
+/**
+ * `npm run host -- [--app DIR] [--port N] [--data DIR] [--verbose|--quiet]`: runs a Node v4
+ * Functions app on the embedded local host until SIGINT/SIGTERM, then drains and exits.
+ */
+import * as path from 'node:path';
+import { LocalHost } from './host';
+import { createLogger } from './log';
+
+export interface CliOptions {
+  app: string;
+  port: number;
+  data?: string;
+  verbose: boolean;
+  quiet: boolean;
+  drainMs: number;
+}
+
+export function parseArgs(argv: string[], defaultApp: string): CliOptions {
+  const o: CliOptions = { app: defaultApp, port: Number(process.env.PORT ?? 7071), verbose: false, quiet: false, drainMs: 10_000 };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${arg} needs a value`);
+      return v;
+    };
+    switch (arg) {
+      case '--app':
+        o.app = path.resolve(value());
+        break;
+      case '--port': {
+        const v = value();
+        o.port = Number(v);
+        if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new Error(`--port must be 0-65535, not '${v}'`);
+        break;
+      }
+      case '--data':
+        o.data = path.resolve(value());
+        break;
+      case '--drain-timeout':
+        o.drainMs = Number(value()) * 1000;
+        break;
+      case '--verbose':
+        o.verbose = true;
+        break;
+      case '--quiet':
+        o.quiet = true;
+        break;
+      case '--help':
+      case '-h':
+        throw new HelpRequested();
+      default:
+        throw new Error(`unknown option '${arg}'`);
+    }
+  }
+  return o;
+}
+
+class HelpRequested extends Error {}
+
+const USAGE = `Usage: npm run host -- [--app DIR] [--port N] [--data DIR] [--drain-timeout SECONDS] [--verbose|--quiet]
+
+Runs a Node.js v4 Azure Functions app (package.json "main", host.json, local.settings.json) with
+HTTP triggers, Durable Functions, Service Bus and timer triggers, persisted under --data (default
+DIR/.data).`;
+
+export async function main(argv: string[], defaultApp: string): Promise<void> {
+  let opts: CliOptions;
+  try {
+    opts = parseArgs(argv, defaultApp);
+  } catch (err) {
+    if (err instanceof HelpRequested) {
+      console.log(USAGE);
+      return;
+    }
+    console.error(`error: ${(err as Error).message}\n\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  const log = createLogger({ verbose: opts.verbose, quiet: opts.quiet });
+  const host = new LocalHost({ appDir: opts.app, port: opts.port, dataDir: opts.data, logger: log, drainTimeoutMs: opts.drainMs });
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) {
+      log.warn(`${signal} again: exiting without draining`);
+      process.exit(130);
+    }
+    stopping = true;
+    log.info(`${signal} received: draining in-flight work (up to ${opts.drainMs / 1000}s)...`);
+    host.stop().then(
+      () => {
+        log.info('Host stopped.');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error(`stop failed: ${(err as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  try {
+    await host.start();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    log.error(e.code === 'EADDRINUSE' ? `port ${opts.port} is in use: choose another with --port N` : (e.stack ?? String(e)));
+    await host.stop().catch(() => undefined);
+    process.exit(1);
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2), path.resolve(__dirname, '..', '..', '..'));
+}

@@ -1,0 +1,168 @@
+/**
+ * The embedded local host: loads a Node v4 Functions app, captures its registrations and runs them
+ * with HTTP triggers, the durable task hub, the Durable HTTP API, Service Bus and timer triggers,
+ * all persisted in SQLite under the data directory.
+ */
+import type Database from 'better-sqlite3';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { applyLocalSettings, loadApp, type LoadedApp } from './app-loader';
+import type { HostComponent, HostContext, OutputHandler, RawHttpHandler } from './context';
+import { openDatabase } from './database';
+import { DurableHub } from './durable/hub';
+import { HttpHost } from './http/server';
+import { createLogger, type HostLogger } from './log';
+import { ServiceBusComponent } from './servicebus/component';
+import { TimerTriggers } from './timer/component';
+import type { FunctionRegistry, Registration, RpcTypedData } from './worker/core';
+import { Invoker } from './worker/invoker';
+
+export interface LocalHostOptions {
+  appDir: string;
+  port?: number;
+  /** Interface to listen on; loopback by default. */
+  hostname?: string;
+  dataDir?: string;
+  logger?: HostLogger;
+  /** Reuse the registry of an app already loaded in this process (in-process restarts, tests). */
+  registry?: FunctionRegistry;
+  /** Milliseconds to let in-flight work finish on stop. */
+  drainTimeoutMs?: number;
+  /** Print the function list on start (default true). */
+  printFunctions?: boolean;
+}
+
+export class LocalHost {
+  readonly log: HostLogger;
+  readonly components: HostComponent[] = [];
+  app!: LoadedApp;
+  db!: Database.Database;
+  invoker!: Invoker;
+  http!: HttpHost;
+  durable!: DurableHub;
+  serviceBus!: ServiceBusComponent;
+  timers!: TimerTriggers;
+  private readonly outputHandlers = new Map<string, OutputHandler>();
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly options: LocalHostOptions) {
+    this.log = options.logger ?? createLogger();
+  }
+
+  get port(): number {
+    return this.http.port;
+  }
+
+  get baseUrl(): string {
+    return `http://127.0.0.1:${this.http.port}`;
+  }
+
+  async start(): Promise<void> {
+    const appDir = path.resolve(this.options.appDir);
+    applyLocalSettings(appDir);
+    this.app = this.options.registry?.functions.size
+      ? { ...loadAppMeta(appDir), registry: this.options.registry }
+      : loadApp(appDir, this.options.registry);
+    const dataDir = path.resolve(this.options.dataDir ?? path.join(appDir, '.data'));
+    fs.mkdirSync(dataDir, { recursive: true });
+    this.db = openDatabase(path.join(dataDir, 'local-host.sqlite'));
+    const registry = this.app.registry;
+    registry.logSink = (level, category, message) => this.log.fn(level, category, undefined, message);
+    this.invoker = new Invoker(registry, {
+      appDir,
+      log: (level, category, message, fn) => this.log.fn(level, category, fn, message),
+    });
+
+    const ctx: HostContext = {
+      appDir,
+      dataDir,
+      registry,
+      invoker: this.invoker,
+      db: this.db,
+      hostJson: this.app.hostJson,
+      log: this.log,
+      env: process.env,
+      baseUrl: () => this.baseUrl,
+      mountHttp: (prefix: string, handler: RawHttpHandler) => this.http.mount(prefix, handler),
+      handleOutput: (type: string, handler: OutputHandler) => this.outputHandlers.set(type.toLowerCase(), handler),
+    };
+    this.http = new HttpHost(ctx, {
+      port: this.options.port ?? 7071,
+      hostname: this.options.hostname ?? '127.0.0.1',
+      dispatchOutputs: (reg, outputs) => this.dispatchOutputs(reg, outputs),
+    });
+    this.durable = new DurableHub(ctx, { dispatchOutputs: (reg, o) => this.dispatchOutputs(reg, o) });
+    this.serviceBus = new ServiceBusComponent(ctx, { dispatchOutputs: (reg, o) => this.dispatchOutputs(reg, o) });
+    this.timers = new TimerTriggers(ctx);
+    this.components.push(this.http, this.durable, this.serviceBus, this.timers);
+
+    // The programming model's capabilities are read once, at start-up (this also starts the library's
+    // HTTP stream proxy when the app called app.setup({ enableHttpStream: true })).
+    await registry.programmingModel?.getCapabilities?.({});
+    await this.http.listen();
+    if (!process.env.WEBSITE_HOSTNAME) process.env.WEBSITE_HOSTNAME = `localhost:${this.http.port}`;
+    await this.invoker.runAppHooks('appStart');
+    for (const c of this.components) {
+      if (c !== this.http) await c.start();
+    }
+    if (this.options.printFunctions !== false) this.printFunctions();
+  }
+
+  /** Stops taking work, drains in-flight work (bounded by the drain timeout) and closes the store. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    const deadline = Date.now() + (this.options.drainTimeoutMs ?? 10_000);
+    for (const c of [...this.components].reverse()) {
+      try {
+        await c.stop(deadline);
+      } catch (err) {
+        this.log.error(`stopping ${c.name}: ${(err as Error).message}`);
+      }
+    }
+    try {
+      await this.invoker?.runAppHooks('appTerminate');
+    } catch (err) {
+      this.log.error(`appTerminate hook: ${(err as Error).message}`);
+    }
+    if (this.db?.open) this.db.close();
+  }
+
+  /** Routes output binding values to the component that handles their binding type. */
+  async dispatchOutputs(reg: Registration, outputs: { name: string; data: RpcTypedData }[]): Promise<void> {
+    for (const { name, data } of outputs) {
+      const binding = reg.bindings[name];
+      if (!binding) continue;
+      const type = String(binding.type).toLowerCase();
+      if (type === 'http') continue;
+      const handler = this.outputHandlers.get(type);
+      if (!handler) {
+        this.log.warn(
+          `${reg.name}: output binding '${name}' of type '${String(binding.type)}' is not supported by the local host; its value was not delivered.`,
+        );
+        continue;
+      }
+      await handler({ ...binding, name }, data, reg);
+    }
+  }
+
+  printFunctions(): void {
+    const lines = ['', 'Functions:', ''];
+    for (const reg of [...this.app.registry.functions.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+      const description =
+        this.components.map((c) => c.describe?.(reg)).find((d) => d !== undefined) ?? reg.trigger.type;
+      lines.push(`        ${reg.name}: ${description}`);
+    }
+    lines.push('', `Host started on ${this.baseUrl} (data: ${path.relative(process.cwd(), this.durable.dataDir) || '.'})`, '');
+    for (const l of lines) this.log.info(l);
+  }
+}
+
+function loadAppMeta(appDir: string): Omit<LoadedApp, 'registry'> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { readHostJson } = require('./host-json') as typeof import('./host-json');
+  return { appDir, entryFiles: [], hostJson: readHostJson(appDir) };
+}

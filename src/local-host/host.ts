@@ -98,7 +98,7 @@ export class LocalHost {
 
     // The programming model's capabilities are read once, at start-up (this also starts the library's
     // HTTP stream proxy when the app called app.setup({ enableHttpStream: true })).
-    await registry.programmingModel?.getCapabilities?.({});
+    this.http.setStreamProxyUri((await registry.programmingModel?.getCapabilities?.({}))?.HttpUri);
     await this.http.listen();
     if (!process.env.WEBSITE_HOSTNAME) process.env.WEBSITE_HOSTNAME = `localhost:${this.http.port}`;
     await this.invoker.runAppHooks('appStart');

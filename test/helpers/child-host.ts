@@ -1,0 +1,77 @@
+/**
+ * Runs the compiled local host in a child process (crash tests, benchmarks): the real CLI, a real
+ * process to SIGKILL, real HTTP on a free loopback port.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const up2 = path.resolve(__dirname, '..', '..');
+/** The project root, whether this file runs from source (jest) or from dist/. */
+export const ROOT = path.basename(up2) === 'dist' ? path.dirname(up2) : up2;
+export const DIST = path.join(ROOT, 'dist');
+export const CLI = path.join(DIST, 'src', 'local-host', 'cli.js');
+
+/** A temp app folder whose package.json "main" points at a compiled fixture app under dist/. */
+export function compiledFixtureApp(name: string): string {
+  const src = path.join(ROOT, 'test', 'fixtures', 'apps', name);
+  const main = path.join(DIST, 'test', 'fixtures', 'apps', name, 'index.js');
+  if (!fs.existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `lh-${name}-`));
+  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name, private: true, main }));
+  if (fs.existsSync(path.join(src, 'host.json'))) fs.copyFileSync(path.join(src, 'host.json'), path.join(dir, 'host.json'));
+  return dir;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ChildHost {
+  proc: ChildProcess;
+  port: number;
+  baseUrl: string;
+  output: () => string;
+  /** Resolves with the exit code/signal. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export async function spawnHost(appDir: string, dataDir: string, env: NodeJS.ProcessEnv = {}, extraArgs: string[] = []): Promise<ChildHost> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, [CLI, '--app', appDir, '--port', String(port), '--data', dataDir, '--quiet', ...extraArgs], {
+    env: { ...process.env, ...env, WEBSITE_HOSTNAME: `127.0.0.1:${port}` },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.on('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return { proc, port, baseUrl: `http://127.0.0.1:${port}`, output: () => out, exited };
+}
+
+/** Polls until `url` answers (any status below 500) or the timeout passes. */
+export async function waitForHttp(url: string, timeoutMs = 15_000, intervalMs = 5): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      const res = await fetch(url);
+      await res.arrayBuffer();
+      if (res.status < 500) return Date.now() - t0;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() - t0 > timeoutMs) throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

@@ -1,7 +1,7 @@
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { healthReport } from '../src/api/health';
 
-export async function health(_req: HttpRequest, _context: InvocationContext): Promise<HttpResponseInit> {
+export function health(_req: HttpRequest, _context: InvocationContext): HttpResponseInit {
   return { status: 200, jsonBody: healthReport() };
 }
 

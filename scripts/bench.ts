@@ -96,7 +96,7 @@ async function fanOut(width: number): Promise<Row> {
     const ms = Date.now() - t0;
     return {
       benchmark: `one orchestration fanning out ${width} activities (Task.all)`,
-      result: `${(ms / 1000).toFixed(2)} s (${s?.runtimeStatus})`,
+      result: `${(ms / 1000).toFixed(2)} s (${String(s?.runtimeStatus)})`,
       target: 'report',
     };
   } finally {

@@ -154,11 +154,13 @@ export class LocalHost {
     for (const reg of [...this.app.registry.functions.values()].sort((a, b) => a.name.localeCompare(b.name))) {
       const description =
         this.components.map((c) => c.describe?.(reg)).find((d) => d !== undefined) ?? reg.trigger.type;
-      lines.push(`        ${reg.name}: ${description}`);
+      lines.push(`        ${reg.name}: ${description}`, '');
     }
-    lines.push('', `Host started on ${this.baseUrl} (data: ${path.relative(process.cwd(), this.durable.dataDir) || '.'})`, '');
-    for (const l of lines) this.log.info(l);
+    const data = path.relative(process.cwd(), this.durable.dataDir) || '.';
+    lines.push(`Host started on ${this.baseUrl} (state in ${data}/local-host.sqlite). Press Ctrl+C to stop.`, '');
+    this.log.banner(lines);
   }
+
 }
 
 function loadAppMeta(appDir: string): Omit<LoadedApp, 'registry'> {

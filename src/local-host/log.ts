@@ -6,6 +6,8 @@ export interface HostLogger {
   warn(message: string): void;
   error(message: string): void;
   debug(message: string): void;
+  /** Lines printed as they are (the start-up banner), unless quiet. */
+  banner(lines: string[]): void;
   /** A log line from (or about) a function invocation. */
   fn(level: LogLevel, category: LogCategory, functionName: string | undefined, message: string): void;
 }
@@ -38,6 +40,9 @@ export function createLogger(options: LoggerOptions = {}): HostLogger {
     warn: (m) => out('warning', `warning: ${m}`),
     error: (m) => out('error', `error: ${m}`),
     debug: (m) => out('debug', m),
+    banner: (lines) => {
+      if (!options.quiet) for (const l of lines) write(l);
+    },
     fn: (level, category, functionName, message) => {
       // System messages from the library are noise unless verbose or a problem.
       if (category === 'system' && RANK[level] < RANK.warning && !options.verbose) return;
@@ -51,5 +56,6 @@ export const silentLogger: HostLogger = {
   warn: () => undefined,
   error: () => undefined,
   debug: () => undefined,
+  banner: () => undefined,
   fn: () => undefined,
 };

@@ -9,47 +9,47 @@ afterAll(async () => {
 });
 
 test('a chain of activities completes with their results in order', async () => {
-  const id = h.hub.startNew('chain', JSON.stringify(['A', 'B']));
+  const id = await h.hub.startNew('chain', JSON.stringify(['A', 'B']));
   const s = await completion(h.hub, id);
   expect(s.runtimeStatus).toBe('Completed');
   expect(s.output).toEqual(['Hello A!', 'Hello B!']);
 });
 
 test('fan-out/fan-in with Task.all', async () => {
-  const id = h.hub.startNew('fanOut', '50');
+  const id = await h.hub.startNew('fanOut', '50');
   const s = await completion(h.hub, id);
   expect(s.output).toBe(2 * ((49 * 50) / 2));
 });
 
 test('retry options: a flaky activity succeeds on its third attempt', async () => {
-  const id = h.hub.startNew('retry');
+  const id = await h.hub.startNew('retry');
   const s = await completion(h.hub, id);
   expect(s.runtimeStatus).toBe('Completed');
   expect(s.output).toBe('ok after 3');
 });
 
 test('retries exhausted: the orchestrator catches the last failure', async () => {
-  const id = h.hub.startNew('retryExhaust');
+  const id = await h.hub.startNew('retryExhaust');
   const s = await completion(h.hub, id);
   expect(s.output).toMatch(/caught: TypeError: still broken/);
 });
 
 test('Task.any races an activity with a timer and cancels the timer', async () => {
-  const id = h.hub.startNew('race');
+  const id = await h.hub.startNew('race');
   const s = await completion(h.hub, id);
   expect(s.output).toBe('work');
 });
 
 test('timers fire on the real clock', async () => {
   const t0 = Date.now();
-  const id = h.hub.startNew('timer', '300');
+  const id = await h.hub.startNew('timer', '300');
   const s = await completion(h.hub, id);
   expect(s.output).toBeGreaterThanOrEqual(300);
   expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
 });
 
 test('long timers are split into segments and still fire at the requested time', async () => {
-  const id = h.hub.startNew('timer', '4500');
+  const id = await h.hub.startNew('timer', '4500');
   const s = await completion(h.hub, id, 15_000);
   expect(s.runtimeStatus).toBe('Completed');
   expect(s.output).toBeGreaterThanOrEqual(4500);
@@ -58,23 +58,23 @@ test('long timers are split into segments and still fire at the requested time',
 }, 20_000);
 
 test('external events: approval raised before the timeout', async () => {
-  const id = h.hub.startNew('approval', '60000');
+  const id = await h.hub.startNew('approval', '60000');
   await new Promise((r) => setTimeout(r, 50));
   expect(h.hub.getStatus(id)!.customStatus).toEqual({ stage: 'waiting' });
-  h.hub.raiseEvent(id, 'approval', JSON.stringify('alice'));
+  await h.hub.raiseEvent(id, 'approval', JSON.stringify('alice'));
   const s = await completion(h.hub, id);
   expect(s.output).toEqual({ approved: true, by: 'alice' });
   expect(s.customStatus).toEqual({ stage: 'approved' });
 });
 
 test('external events: timeout wins when nobody approves', async () => {
-  const id = h.hub.startNew('approval', '200');
+  const id = await h.hub.startNew('approval', '200');
   const s = await completion(h.hub, id);
   expect(s.output).toEqual({ approved: false });
 });
 
 test('sub-orchestrations: result, failure caught by the parent, retry', async () => {
-  const id = h.hub.startNew('parent');
+  const id = await h.hub.startNew('parent');
   const s = await completion(h.hub, id, 15_000);
   expect(s.runtimeStatus).toBe('Completed');
   const out = s.output as { a: number; caught: string; retried: string };
@@ -84,7 +84,7 @@ test('sub-orchestrations: result, failure caught by the parent, retry', async ()
 });
 
 test('entities: signal, call, entity-to-entity signal', async () => {
-  const id = h.hub.startNew('entityUser', JSON.stringify('k1'));
+  const id = await h.hub.startNew('entityUser', JSON.stringify('k1'));
   const s = await completion(h.hub, id);
   expect(s.output).toBe(7);
   await h.hub.whenIdle();
@@ -93,29 +93,29 @@ test('entities: signal, call, entity-to-entity signal', async () => {
 });
 
 test('continueAsNew restarts with the new input and keeps history bounded', async () => {
-  const id = h.hub.startNew('counterLoop', '0');
+  const id = await h.hub.startNew('counterLoop', '0');
   const s = await completion(h.hub, id);
   expect(s.output).toBe('done at 4');
   expect((s.history as unknown[]).length).toBeLessThan(12);
 });
 
 test('an orchestrator that throws fails the instance with its message', async () => {
-  const id = h.hub.startNew('throws');
+  const id = await h.hub.startNew('throws');
   const s = await completion(h.hub, id);
   expect(s.runtimeStatus).toBe('Failed');
   expect(String(s.output)).toContain('orchestrator exploded');
 });
 
 test('terminate, suspend and resume', async () => {
-  const a = h.hub.startNew('waitsForever');
-  const b = h.hub.startNew('waitsForever');
+  const a = await h.hub.startNew('waitsForever');
+  const b = await h.hub.startNew('waitsForever');
   await h.hub.whenIdle();
   h.hub.terminate(a, 'operator said so');
   expect(h.hub.getStatus(a)!.runtimeStatus).toBe('Terminated');
   expect(h.hub.getStatus(a)!.output).toBe('operator said so');
   h.hub.suspend(b, 'pause');
   expect(h.hub.getStatus(b)!.runtimeStatus).toBe('Suspended');
-  h.hub.raiseEvent(b, 'go', '"x"');
+  await h.hub.raiseEvent(b, 'go', '"x"');
   await new Promise((r) => setTimeout(r, 100));
   expect(h.hub.getStatus(b)!.runtimeStatus).toBe('Suspended');
   h.hub.resume(b, 'continue');
@@ -124,11 +124,11 @@ test('terminate, suspend and resume', async () => {
 });
 
 test('a changed orchestrator fails the instance with a non-determinism error', async () => {
-  const id = h.hub.startNew('changesCode');
+  const id = await h.hub.startNew('changesCode');
   await h.hub.whenIdle();
   process.env.FIXTURE_CHANGE_CODE = '1';
   try {
-    h.hub.raiseEvent(id, 'continue');
+    await h.hub.raiseEvent(id, 'continue');
     const s = await completion(h.hub, id);
     expect(s.runtimeStatus).toBe('Failed');
     expect(String(s.output)).toMatch(/Non-deterministic workflow detected/);

@@ -87,7 +87,7 @@ async function route(hub: DurableHub, req: http.IncomingMessage, res: http.Serve
 
   if (kind === 'orchestrators' && a && parts.length <= 3 && method === 'POST') {
     const input = await jsonBody(req);
-    const id = hub.startNew(a, input, b || undefined);
+    const id = await hub.startNew(a, input, b || undefined);
     const payload = managementPayload(base, id);
     const timeout = url.searchParams.get('timeout');
     if (timeout) {
@@ -135,7 +135,7 @@ async function route(hub: DurableHub, req: http.IncomingMessage, res: http.Serve
       switch (b) {
         case 'raiseEvent':
           if (!c) break;
-          hub.raiseEvent(a, c, await jsonBody(req));
+          await hub.raiseEvent(a, c, await jsonBody(req));
           return sendJson(res, 202, undefined);
         case 'terminate':
           hub.terminate(a, reason);
@@ -156,7 +156,7 @@ async function route(hub: DurableHub, req: http.IncomingMessage, res: http.Serve
   if (kind === 'entities' && a) {
     if (b !== undefined && method === 'POST') {
       const op = url.searchParams.get('op') ?? '';
-      hub.signalEntity(a, b, op, await jsonBody(req));
+      await hub.signalEntity(a, b, op, await jsonBody(req));
       return sendJson(res, 202, undefined);
     }
     if (b !== undefined && method === 'GET') {

@@ -41,6 +41,8 @@ export class DurableHub implements HostComponent, HubServices {
   private stopped = true;
   private idleWaiters: (() => void)[] = [];
   private completionWaiters = new Map<string, (() => void)[]>();
+  /** Instances whose final writes are not committed yet. */
+  private readonly finishing = new Set<string>();
 
   constructor(
     private readonly ctx: HostContext,
@@ -179,7 +181,8 @@ export class DurableHub implements HostComponent, HubServices {
     const inst = Instance.create(name, id, input, parent, now);
     inst.history = [];
     this.live.set(id, inst);
-    this.store.purge(id); // a finished instance with the same id is replaced
+    // A finished instance with the same id is replaced (its history goes).
+    if (this.finishing.has(id) || this.store.instanceExists(id)) this.store.purge(id);
     this.store.saveInstance(inst);
     const started = inst.startedEvent(now);
     const json = JSON.stringify(started);
@@ -190,7 +193,9 @@ export class DurableHub implements HostComponent, HubServices {
   }
 
   finished(inst: Instance): void {
+    this.finishing.add(inst.id);
     this.store.afterFlush(() => {
+      this.finishing.delete(inst.id);
       if (this.live.get(inst.id) === inst) this.live.delete(inst.id);
       const waiters = this.completionWaiters.get(inst.id);
       this.completionWaiters.delete(inst.id);
@@ -236,9 +241,10 @@ export class DurableHub implements HostComponent, HubServices {
       if (!e || e.busy || e.queue.length === 0) continue;
       void this.runEntity(e);
     }
-    if (this.busyCount() === 0 && this.readyInstances.size === 0 && this.activities.length === 0 && this.readyEntities.size === 0 && this.store.pendingWrites === 0) {
-      const waiters = this.idleWaiters.splice(0);
-      waiters.forEach((w) => w());
+    if (this.idleWaiters.length && this.busyCount() === 0 && this.readyInstances.size === 0 && this.activities.length === 0 && this.readyEntities.size === 0) {
+      // Idle once the last writes are committed too.
+      if (this.store.pendingWrites > 0) this.store.afterFlush(() => this.pump());
+      else this.idleWaiters.splice(0).forEach((w) => w());
     }
   }
 
@@ -349,9 +355,10 @@ export class DurableHub implements HostComponent, HubServices {
 
   // ---- client operations ---------------------------------------------------------------------
 
-  startNew(name: string, input?: string, instanceId: string = randomUUID().replace(/-/g, '')): string {
+  /** Creates an instance; resolves once it is committed (concurrent starts share one transaction). */
+  async startNew(name: string, input?: string, instanceId: string = randomUUID().replace(/-/g, '')): Promise<string> {
     this.createInstance(name, instanceId, input === '' ? undefined : input);
-    this.store.flush();
+    await this.store.committed();
     return instanceId;
   }
 
@@ -372,7 +379,7 @@ export class DurableHub implements HostComponent, HubServices {
     this.store.flush();
   }
 
-  raiseEvent(id: string, name: string, input?: string): void {
+  async raiseEvent(id: string, name: string, input?: string): Promise<void> {
     const inst = this.liveOrThrow(id);
     this.deliver(inst.id, undefined, {
       EventType: EventType.EventRaised,
@@ -381,7 +388,7 @@ export class DurableHub implements HostComponent, HubServices {
       Name: name,
       Input: input === '' ? undefined : input,
     });
-    this.store.flush();
+    await this.store.committed();
   }
 
   terminate(id: string, reason: string): void {
@@ -466,12 +473,12 @@ export class DurableHub implements HostComponent, HubServices {
     });
   }
 
-  signalEntity(name: string, key: string, op: string, input?: string): void {
+  async signalEntity(name: string, key: string, op: string, input?: string): Promise<void> {
     if (!this.function(name, 'entityTrigger')) {
       throw new DurableHostError('NotFound', `The function '${name}' doesn't exist, is disabled, or is not an entity function.`);
     }
     this.sendToEntity(`@${name.toLowerCase()}@${key}`, { id: randomUUID(), op, signal: true, input: input === '' ? undefined : input });
-    this.store.flush();
+    await this.store.committed();
   }
 
   readEntity(name: string, key: string): { exists: boolean; state?: string } {
@@ -539,7 +546,7 @@ function activityFailed(item: ActivityRow, err: Error): HistoryEvent {
     const parsed = JSON.parse(err.message) as Record<string, unknown>;
     if (parsed && typeof parsed.errorMessage === 'string') {
       details = {
-        ErrorType: String(parsed.errorType ?? details.ErrorType),
+        ErrorType: typeof parsed.errorType === 'string' ? parsed.errorType : details.ErrorType,
         ErrorMessage: parsed.errorMessage,
         StackTrace: (parsed.stackTrace as string | undefined) ?? details.StackTrace,
         IsNonRetriable: Boolean(parsed.isNonRetriable),

@@ -122,6 +122,7 @@ export class DurableStore {
         input=excluded.input, output=excluded.output, custom_status=excluded.custom_status, created=excluded.created,
         updated=excluded.updated, parent=excluded.parent, next_id=excluded.next_id, ops=excluded.ops`),
       deleteInstance: p('DELETE FROM dt_instances WHERE id = ?'),
+      instanceExists: p('SELECT 1 FROM dt_instances WHERE id = ?'),
       insertHistory: p('INSERT OR REPLACE INTO dt_history (instance_id, idx, event) VALUES (?,?,?)'),
       deleteHistory: p('DELETE FROM dt_history WHERE instance_id = ?'),
       insertInbox: p('INSERT INTO dt_inbox (seq, instance_id, event) VALUES (?,?,?)'),
@@ -183,6 +184,16 @@ export class DurableStore {
     }
     const after = this.afterCommit.splice(0);
     for (const fn of after) fn();
+  }
+
+  /** Resolves once everything queued so far is committed (callers share one transaction). */
+  committed(): Promise<void> {
+    return new Promise((resolve) => this.afterFlush(resolve));
+  }
+
+  /** Whether an instance row exists (committed or not: callers flush first when it matters). */
+  instanceExists(id: string): boolean {
+    return this.s.instanceExists!.get(id) !== undefined;
   }
 
   get pendingWrites(): number {

@@ -6,7 +6,7 @@
  * registration is dropped. The local host installs this module first (see `installCoreModule`), so the
  * library hands us every registration, hook and its programming model, exactly as the worker gets them.
  */
-import Module = require('node:module');
+import Module from 'node:module';
 
 export type BindingDirection = 'in' | 'out' | 'inout';
 

@@ -44,6 +44,7 @@ export class LocalHost {
   timers!: TimerTriggers;
   private readonly outputHandlers = new Map<string, OutputHandler>();
   private stopping: Promise<void> | undefined;
+  private setHostname = false;
 
   constructor(private readonly options: LocalHostOptions) {
     this.log = options.logger ?? createLogger();
@@ -100,7 +101,11 @@ export class LocalHost {
     // HTTP stream proxy when the app called app.setup({ enableHttpStream: true })).
     this.http.setStreamProxyUri((await registry.programmingModel?.getCapabilities?.({}))?.HttpUri);
     await this.http.listen();
-    if (!process.env.WEBSITE_HOSTNAME) process.env.WEBSITE_HOSTNAME = `localhost:${this.http.port}`;
+    // The DurableClient rewrites its URLs to localhost:7071 unless WEBSITE_HOSTNAME names the host.
+    if (!process.env.WEBSITE_HOSTNAME) {
+      process.env.WEBSITE_HOSTNAME = `localhost:${this.http.port}`;
+      this.setHostname = true;
+    }
     await this.invoker.runAppHooks('appStart');
     for (const c of this.components) {
       if (c !== this.http) await c.start();
@@ -129,6 +134,7 @@ export class LocalHost {
       this.log.error(`appTerminate hook: ${(err as Error).message}`);
     }
     if (this.db?.open) this.db.close();
+    if (this.setHostname) delete process.env.WEBSITE_HOSTNAME;
   }
 
   /** Routes output binding values to the component that handles their binding type. */

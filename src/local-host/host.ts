@@ -94,7 +94,7 @@ export class LocalHost {
     });
     this.durable = new DurableHub(ctx, { dispatchOutputs: (reg, o) => this.dispatchOutputs(reg, o) });
     this.serviceBus = new ServiceBusComponent(ctx, { dispatchOutputs: (reg, o) => this.dispatchOutputs(reg, o) });
-    this.timers = new TimerTriggers(ctx);
+    this.timers = new TimerTriggers(ctx, { dispatchOutputs: (reg, o) => this.dispatchOutputs(reg, o) });
     this.components.push(this.http, this.durable, this.serviceBus, this.timers);
 
     // The programming model's capabilities are read once, at start-up (this also starts the library's

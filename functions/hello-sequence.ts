@@ -2,7 +2,13 @@
  * The smallest durable path: an HTTP starter, an orchestration and an activity (the shape of
  * Microsoft's "function chaining" sample). It proves the host end to end.
  */
-import { app, type HttpHandler, type HttpRequest, type HttpResponse, type InvocationContext } from '@azure/functions';
+import {
+  app,
+  type HttpHandler,
+  type HttpRequest,
+  type HttpResponse,
+  type InvocationContext,
+} from '@azure/functions';
 import * as df from 'durable-functions';
 import type { ActivityHandler, OrchestrationContext, OrchestrationHandler } from 'durable-functions';
 import { greet } from '../src/api/greeting';
@@ -23,7 +29,10 @@ const helloSequence: OrchestrationHandler = function* (context: OrchestrationCon
 const sayHello: ActivityHandler = (city: string): string => greet(city);
 
 /** Starts any orchestration by name: POST /api/orchestrators/{orchestratorName} with a JSON input. */
-const startOrchestration: HttpHandler = async (req: HttpRequest, context: InvocationContext): Promise<HttpResponse> => {
+const startOrchestration: HttpHandler = async (
+  req: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponse> => {
   const client = df.getClient(context);
   const text = await req.text();
   const input: unknown = text ? JSON.parse(text) : undefined;

@@ -22,7 +22,11 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function post(url: string, body?: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(url, { method: 'POST', body: body === undefined ? undefined : JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  const res = await fetch(url, {
+    method: 'POST',
+    body: body === undefined ? undefined : JSON.stringify(body),
+    headers: { 'content-type': 'application/json' },
+  });
   if (res.status >= 300) throw new Error(`POST ${url} → ${res.status} ${await res.text()}`);
   return (await res.json()) as Record<string, unknown>;
 }
@@ -33,18 +37,32 @@ async function getJson(url: string): Promise<{ status: number; body: Record<stri
 }
 
 /** Polls the list API until every instance with the prefix reached a terminal state; returns their statuses. */
-async function waitAllDone(base: string, prefix: string, count: number, timeoutMs: number): Promise<Record<string, unknown>[]> {
+async function waitAllDone(
+  base: string,
+  prefix: string,
+  count: number,
+  timeoutMs: number,
+): Promise<Record<string, unknown>[]> {
   const t0 = Date.now();
   for (;;) {
-    const { body } = await getJson(`${base}/runtime/webhooks/durabletask/instances?instanceIdPrefix=${prefix}&runtimeStatus=Completed,Failed,Terminated&showInput=false`);
+    const { body } = await getJson(
+      `${base}/runtime/webhooks/durabletask/instances?instanceIdPrefix=${prefix}&runtimeStatus=Completed,Failed,Terminated&showInput=false`,
+    );
     const list = body as unknown as Record<string, unknown>[];
     if (list.length >= count) return list;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`only ${list.length}/${count} instances finished within ${timeoutMs} ms`);
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(`only ${list.length}/${count} instances finished within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
 
-async function startMany(base: string, name: string, ids: string[], input: unknown, concurrency = 64): Promise<void> {
+async function startMany(
+  base: string,
+  name: string,
+  ids: string[],
+  input: unknown,
+  concurrency = 64,
+): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < ids.length) {
@@ -65,7 +83,9 @@ async function throughput(n: number): Promise<Row[]> {
     const started = Date.now() - t0;
     const done = await waitAllDone(host.baseUrl, 'tp-', n, 600_000);
     const seconds = (Date.now() - t0) / 1000;
-    const latencies = done.map((s) => Date.parse(String(s.lastUpdatedTime)) - Date.parse(String(s.createdTime))).sort((a, b) => a - b);
+    const latencies = done
+      .map((s) => Date.parse(String(s.lastUpdatedTime)) - Date.parse(String(s.createdTime)))
+      .sort((a, b) => a - b);
     const failed = done.filter((s) => s.runtimeStatus !== 'Completed').length;
     const perSecond = (n * 5) / seconds;
     return [
@@ -141,13 +161,19 @@ async function memory(n: number): Promise<Row> {
     await startMany(host.baseUrl, 'waitsForever', ids, undefined);
     // Wait until every instance ran its first episode and is waiting for its event.
     for (;;) {
-      const { body } = await getJson(`${host.baseUrl}/runtime/webhooks/durabletask/instances?instanceIdPrefix=mem-&runtimeStatus=Running&showInput=false`);
+      const { body } = await getJson(
+        `${host.baseUrl}/runtime/webhooks/durabletask/instances?instanceIdPrefix=mem-&runtimeStatus=Running&showInput=false`,
+      );
       if ((body as unknown as unknown[]).length >= n) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     await new Promise((r) => setTimeout(r, 500));
     const mb = rssOf(host.proc.pid!);
-    return { benchmark: `RSS with ${n} orchestrations waiting on external events`, result: `${mb.toFixed(0)} MB`, target: '≤ 300 MB' };
+    return {
+      benchmark: `RSS with ${n} orchestrations waiting on external events`,
+      result: `${mb.toFixed(0)} MB`,
+      target: '≤ 300 MB',
+    };
   } finally {
     host.proc.kill('SIGKILL');
     await host.exited;
@@ -155,8 +181,13 @@ async function memory(n: number): Promise<Row> {
 }
 
 function printTable(rows: Row[]): void {
-  const w = [Math.max(...rows.map((r) => r.benchmark.length), 9), Math.max(...rows.map((r) => r.result.length), 6), 16];
-  const line = (a: string, b: string, c: string): string => `| ${a.padEnd(w[0]!)} | ${b.padEnd(w[1]!)} | ${c.padEnd(w[2]!)} |`;
+  const w = [
+    Math.max(...rows.map((r) => r.benchmark.length), 9),
+    Math.max(...rows.map((r) => r.result.length), 6),
+    16,
+  ];
+  const line = (a: string, b: string, c: string): string =>
+    `| ${a.padEnd(w[0]!)} | ${b.padEnd(w[1]!)} | ${c.padEnd(w[2]!)} |`;
   console.log(line('benchmark', 'result', 'target'));
   console.log(`|${'-'.repeat(w[0]! + 2)}|${'-'.repeat(w[1]! + 2)}|${'-'.repeat(w[2]! + 2)}|`);
   for (const r of rows) console.log(line(r.benchmark, r.result, r.target));
@@ -165,7 +196,9 @@ function printTable(rows: Row[]): void {
 export async function main(args: string[]): Promise<void> {
   const quick = args.includes('--quick');
   const jsonAt = args.indexOf('--json');
-  console.log(`Benchmarking the local host on ${os.cpus().length} cores, Node ${process.version}${quick ? ' (quick)' : ''}...`);
+  console.log(
+    `Benchmarking the local host on ${os.cpus().length} cores, Node ${process.version}${quick ? ' (quick)' : ''}...`,
+  );
   const rows: Row[] = [];
   const step = async (label: string, fn: () => Promise<Row | Row[]>): Promise<void> => {
     process.stdout.write(`  ${label}...\n`);

@@ -23,15 +23,23 @@ function newestSource(dir) {
 function buildIfNeeded() {
   const built = fs.existsSync(stamp) ? fs.statSync(stamp).mtimeMs : 0;
   const sources = Math.max(
-    ...['functions', 'src', 'scripts', path.join('test', 'fixtures')].map((d) => newestSource(path.join(root, d))),
-    ...['tsconfig.json', 'tsconfig.build.json', 'package.json'].map((f) => fs.statSync(path.join(root, f)).mtimeMs),
+    ...['functions', 'src', 'scripts', path.join('test', 'fixtures')].map((d) =>
+      newestSource(path.join(root, d)),
+    ),
+    ...['tsconfig.json', 'tsconfig.build.json', 'package.json'].map(
+      (f) => fs.statSync(path.join(root, f)).mtimeMs,
+    ),
   );
   if (built >= sources) return;
   process.stdout.write('Building (tsc)...\n');
-  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], {
-    stdio: 'inherit',
-    cwd: root,
-  });
+  execFileSync(
+    process.execPath,
+    [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')],
+    {
+      stdio: 'inherit',
+      cwd: root,
+    },
+  );
   fs.utimesSync(stamp, new Date(), new Date());
 }
 
@@ -39,10 +47,12 @@ buildIfNeeded();
 const args = process.argv.slice(2);
 if (args[0] === '--build-only') process.exit(0);
 if (args[0] === '--bench') {
-  require(path.join(root, 'dist', 'scripts', 'bench.js')).main(args.slice(1)).catch((err) => {
-    console.error(err);
-    process.exit(1);
-  });
+  require(path.join(root, 'dist', 'scripts', 'bench.js'))
+    .main(args.slice(1))
+    .catch((err) => {
+      console.error(err);
+      process.exit(1);
+    });
 } else {
   require(path.join(root, 'dist', 'src', 'local-host', 'cli.js')).main(args, root);
 }

@@ -40,10 +40,13 @@ export function applyLocalSettings(appDir: string, env: NodeJS.ProcessEnv = proc
 /** The entry files of an app: package.json `main`, which may be a glob (`dist/src/functions/*.js`). */
 export function resolveEntryFiles(appDir: string): string[] {
   const pkgFile = path.join(appDir, 'package.json');
-  if (!fs.existsSync(pkgFile)) throw new Error(`No package.json in ${appDir}: is this a Functions app folder?`);
+  if (!fs.existsSync(pkgFile))
+    throw new Error(`No package.json in ${appDir}: is this a Functions app folder?`);
   const pkg = JSON.parse(fs.readFileSync(pkgFile, 'utf8')) as { main?: string };
   if (!pkg.main) {
-    throw new Error(`package.json in ${appDir} has no "main": the Node v4 model loads the functions from it.`);
+    throw new Error(
+      `package.json in ${appDir} has no "main": the Node v4 model loads the functions from it.`,
+    );
   }
   const files = expandGlob(appDir, pkg.main);
   if (files.length === 0) {

@@ -16,7 +16,13 @@ export interface CliOptions {
 }
 
 export function parseArgs(argv: string[], defaultApp: string): CliOptions {
-  const o: CliOptions = { app: defaultApp, port: Number(process.env.PORT ?? 7071), verbose: false, quiet: false, drainMs: 10_000 };
+  const o: CliOptions = {
+    app: defaultApp,
+    port: Number(process.env.PORT ?? 7071),
+    verbose: false,
+    quiet: false,
+    drainMs: 10_000,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = (): string => {
@@ -31,7 +37,8 @@ export function parseArgs(argv: string[], defaultApp: string): CliOptions {
       case '--port': {
         const v = value();
         o.port = Number(v);
-        if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new Error(`--port must be 0-65535, not '${v}'`);
+        if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535)
+          throw new Error(`--port must be 0-65535, not '${v}'`);
         break;
       }
       case '--data':
@@ -78,7 +85,13 @@ export async function main(argv: string[], defaultApp: string): Promise<void> {
     return;
   }
   const log = createLogger({ verbose: opts.verbose, quiet: opts.quiet });
-  const host = new LocalHost({ appDir: opts.app, port: opts.port, dataDir: opts.data, logger: log, drainTimeoutMs: opts.drainMs });
+  const host = new LocalHost({
+    appDir: opts.app,
+    port: opts.port,
+    dataDir: opts.data,
+    logger: log,
+    drainTimeoutMs: opts.drainMs,
+  });
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) {
@@ -104,7 +117,11 @@ export async function main(argv: string[], defaultApp: string): Promise<void> {
     await host.start();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    log.error(e.code === 'EADDRINUSE' ? `port ${opts.port} is in use: choose another with --port N` : (e.stack ?? String(e)));
+    log.error(
+      e.code === 'EADDRINUSE'
+        ? `port ${opts.port} is in use: choose another with --port N`
+        : (e.stack ?? String(e)),
+    );
     await host.stop().catch(() => undefined);
     process.exit(1);
   }

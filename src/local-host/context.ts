@@ -28,7 +28,11 @@ export interface HostContext {
 export type RawHttpHandler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => Promise<void>;
 
 /** Receives one output binding's value after a successful invocation. */
-export type OutputHandler = (binding: RpcBindingInfo, data: RpcTypedData, reg: Registration) => void | Promise<void>;
+export type OutputHandler = (
+  binding: RpcBindingInfo,
+  data: RpcTypedData,
+  reg: Registration,
+) => void | Promise<void>;
 
 export interface HostComponent {
   readonly name: string;

@@ -85,7 +85,8 @@ export class LocalHost {
       env: process.env,
       baseUrl: () => this.baseUrl,
       mountHttp: (prefix: string, handler: RawHttpHandler) => this.http.mount(prefix, handler),
-      handleOutput: (type: string, handler: OutputHandler) => this.outputHandlers.set(type.toLowerCase(), handler),
+      handleOutput: (type: string, handler: OutputHandler) =>
+        this.outputHandlers.set(type.toLowerCase(), handler),
     };
     this.http = new HttpHost(ctx, {
       port: this.options.port ?? 7071,
@@ -93,7 +94,9 @@ export class LocalHost {
       dispatchOutputs: (reg, outputs) => this.dispatchOutputs(reg, outputs),
     });
     this.durable = new DurableHub(ctx, { dispatchOutputs: (reg, o) => this.dispatchOutputs(reg, o) });
-    this.serviceBus = new ServiceBusComponent(ctx, { dispatchOutputs: (reg, o) => this.dispatchOutputs(reg, o) });
+    this.serviceBus = new ServiceBusComponent(ctx, {
+      dispatchOutputs: (reg, o) => this.dispatchOutputs(reg, o),
+    });
     this.timers = new TimerTriggers(ctx, { dispatchOutputs: (reg, o) => this.dispatchOutputs(reg, o) });
     this.components.push(this.http, this.durable, this.serviceBus, this.timers);
 
@@ -157,16 +160,20 @@ export class LocalHost {
 
   printFunctions(): void {
     const lines = ['', 'Functions:', ''];
-    for (const reg of [...this.app.registry.functions.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const reg of [...this.app.registry.functions.values()].sort((a, b) =>
+      a.name.localeCompare(b.name),
+    )) {
       const description =
         this.components.map((c) => c.describe?.(reg)).find((d) => d !== undefined) ?? reg.trigger.type;
       lines.push(`        ${reg.name}: ${description}`, '');
     }
     const data = path.relative(process.cwd(), this.durable.dataDir) || '.';
-    lines.push(`Host started on ${this.baseUrl} (state in ${data}/local-host.sqlite). Press Ctrl+C to stop.`, '');
+    lines.push(
+      `Host started on ${this.baseUrl} (state in ${data}/local-host.sqlite). Press Ctrl+C to stop.`,
+      '',
+    );
     this.log.banner(lines);
   }
-
 }
 
 function loadAppMeta(appDir: string): Omit<LoadedApp, 'registry'> {

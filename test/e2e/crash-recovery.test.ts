@@ -17,15 +17,28 @@ function committedKeys(dbFile: string): Set<string> {
   const db = new Database(dbFile, { readonly: true });
   try {
     const byInstance = new Map<string, { scheduled: Map<number, string>; done: number[] }>();
-    for (const row of db.prepare('SELECT instance_id, event FROM dt_history ORDER BY instance_id, idx').all() as { instance_id: string; event: string }[]) {
-      const e = JSON.parse(row.event) as { EventType: number; EventId: number; Name?: string; Input?: string; TaskScheduledId?: number };
-      const entry = byInstance.get(row.instance_id) ?? { scheduled: new Map<number, string>(), done: [] as number[] };
+    for (const row of db
+      .prepare('SELECT instance_id, event FROM dt_history ORDER BY instance_id, idx')
+      .all() as { instance_id: string; event: string }[]) {
+      const e = JSON.parse(row.event) as {
+        EventType: number;
+        EventId: number;
+        Name?: string;
+        Input?: string;
+        TaskScheduledId?: number;
+      };
+      const entry = byInstance.get(row.instance_id) ?? {
+        scheduled: new Map<number, string>(),
+        done: [] as number[],
+      };
       byInstance.set(row.instance_id, entry);
-      if (e.EventType === 4 && e.Name === 'work') entry.scheduled.set(e.EventId, JSON.parse(e.Input!) as string);
+      if (e.EventType === 4 && e.Name === 'work')
+        entry.scheduled.set(e.EventId, JSON.parse(e.Input!) as string);
       if (e.EventType === 5) entry.done.push(e.TaskScheduledId!);
     }
     const keys = new Set<string>();
-    for (const { scheduled, done } of byInstance.values()) for (const id of done) if (scheduled.has(id)) keys.add(scheduled.get(id)!);
+    for (const { scheduled, done } of byInstance.values())
+      for (const id of done) if (scheduled.has(id)) keys.add(scheduled.get(id)!);
     return keys;
   } finally {
     db.close();
@@ -61,7 +74,9 @@ test('every instance completes across random SIGKILLs and committed activities n
     if (round === 0) {
       await Promise.all(
         Array.from({ length: INSTANCES }, (_, i) =>
-          fetch(`${host.baseUrl}/runtime/webhooks/durabletask/orchestrators/crashWork/crash-${i}`, { method: 'POST' }).then((r) => r.arrayBuffer()),
+          fetch(`${host.baseUrl}/runtime/webhooks/durabletask/orchestrators/crashWork/crash-${i}`, {
+            method: 'POST',
+          }).then((r) => r.arrayBuffer()),
         ),
       );
     }
@@ -74,10 +89,13 @@ test('every instance completes across random SIGKILLs and committed activities n
       // Final run: let everything finish.
       const deadline = Date.now() + 60_000;
       for (;;) {
-        const res = await fetch(`${host.baseUrl}/runtime/webhooks/durabletask/instances?instanceIdPrefix=crash-&runtimeStatus=Completed`);
+        const res = await fetch(
+          `${host.baseUrl}/runtime/webhooks/durabletask/instances?instanceIdPrefix=crash-&runtimeStatus=Completed`,
+        );
         const list = (await res.json()) as unknown[];
         if (list.length === INSTANCES) break;
-        if (Date.now() > deadline) throw new Error(`only ${list.length} of ${INSTANCES} completed; host output:\n${host.output()}`);
+        if (Date.now() > deadline)
+          throw new Error(`only ${list.length} of ${INSTANCES} completed; host output:\n${host.output()}`);
         await new Promise((r) => setTimeout(r, 100));
       }
       host.proc.kill('SIGTERM');
@@ -85,7 +103,8 @@ test('every instance completes across random SIGKILLs and committed activities n
     }
     // Anything this process executed that had been committed before it started is a re-run.
     for (const ex of executions(log)) {
-      if (ex.pid === host.proc.pid && committedBefore.has(ex.key)) violations.push(`${ex.key} re-ran in pid ${ex.pid} after its completion was committed`);
+      if (ex.pid === host.proc.pid && committedBefore.has(ex.key))
+        violations.push(`${ex.key} re-ran in pid ${ex.pid} after its completion was committed`);
     }
     committedBefore = committedKeys(dbFile);
     if (round < KILLS && committedBefore.size < INSTANCES * 8) midFlightKills++;
@@ -99,7 +118,8 @@ test('every instance completes across random SIGKILLs and committed activities n
   // Duplicates only come from killed processes, and never twice within one process.
   for (const [key, pids] of perKey) {
     expect(new Set(pids).size).toBe(pids.length);
-    for (const pid of pids.slice(0, -1)) if (!killedPids.has(pid)) throw new Error(`${key} ran twice without a crash in between`);
+    for (const pid of pids.slice(0, -1))
+      if (!killedPids.has(pid)) throw new Error(`${key} ran twice without a crash in between`);
   }
   const duplicates = all.length - perKey.size;
   console.log(

@@ -21,7 +21,8 @@ export function compiledFixtureApp(name: string): string {
   if (!fs.existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `lh-${name}-`));
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name, private: true, main }));
-  if (fs.existsSync(path.join(src, 'host.json'))) fs.copyFileSync(path.join(src, 'host.json'), path.join(dir, 'host.json'));
+  if (fs.existsSync(path.join(src, 'host.json')))
+    fs.copyFileSync(path.join(src, 'host.json'), path.join(dir, 'host.json'));
   return dir;
 }
 
@@ -45,12 +46,21 @@ export interface ChildHost {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export async function spawnHost(appDir: string, dataDir: string, env: NodeJS.ProcessEnv = {}, extraArgs: string[] = []): Promise<ChildHost> {
+export async function spawnHost(
+  appDir: string,
+  dataDir: string,
+  env: NodeJS.ProcessEnv = {},
+  extraArgs: string[] = [],
+): Promise<ChildHost> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [CLI, '--app', appDir, '--port', String(port), '--data', dataDir, '--quiet', ...extraArgs], {
-    env: { ...process.env, ...env, WEBSITE_HOSTNAME: `127.0.0.1:${port}` },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    [CLI, '--app', appDir, '--port', String(port), '--data', dataDir, '--quiet', ...extraArgs],
+    {
+      env: { ...process.env, ...env, WEBSITE_HOSTNAME: `127.0.0.1:${port}` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));

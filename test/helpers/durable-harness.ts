@@ -7,6 +7,7 @@ import { loadApp } from '../../src/local-host/app-loader';
 import type { HostContext } from '../../src/local-host/context';
 import { DurableHub } from '../../src/local-host/durable/hub';
 import { openDatabase } from '../../src/local-host/database';
+import { readHostJson } from '../../src/local-host/host-json';
 import { silentLogger } from '../../src/local-host/log';
 import { FunctionRegistry } from '../../src/local-host/worker/core';
 import { Invoker } from '../../src/local-host/worker/invoker';
@@ -41,7 +42,7 @@ export function startHub(dataDir = tempDir(), appDir = DURABLE_APP): Harness {
     registry: reg,
     invoker,
     db,
-    hostJson: loadHostJson(appDir),
+    hostJson: readHostJson(appDir),
     log: silentLogger,
     env: process.env,
     baseUrl: () => 'http://127.0.0.1:1',
@@ -61,12 +62,11 @@ export function startHub(dataDir = tempDir(), appDir = DURABLE_APP): Harness {
   };
 }
 
-function loadHostJson(appDir: string): HostContext['hostJson'] {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (require('../../src/local-host/host-json') as typeof import('../../src/local-host/host-json')).readHostJson(appDir);
-}
-
-export async function waitFor<T>(fn: () => T | undefined | false, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+export async function waitFor<T>(
+  fn: () => T | undefined | false,
+  timeoutMs = 10_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = fn();
@@ -76,7 +76,11 @@ export async function waitFor<T>(fn: () => T | undefined | false, timeoutMs = 10
   }
 }
 
-export async function completion(hub: DurableHub, id: string, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+export async function completion(
+  hub: DurableHub,
+  id: string,
+  timeoutMs = 10_000,
+): Promise<Record<string, unknown>> {
   await hub.waitForCompletion(id, timeoutMs);
   return hub.getStatus(id, { showHistory: true })!;
 }

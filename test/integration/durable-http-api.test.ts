@@ -8,7 +8,13 @@ let base: string;
 const api = (): string => `${base}/runtime/webhooks/durabletask`;
 
 beforeAll(async () => {
-  host = new LocalHost({ appDir: DURABLE_APP, port: 0, dataDir: tempDir(), logger: silentLogger, printFunctions: false });
+  host = new LocalHost({
+    appDir: DURABLE_APP,
+    port: 0,
+    dataDir: tempDir(),
+    logger: silentLogger,
+    printFunctions: false,
+  });
   await host.start();
   base = host.baseUrl;
 });
@@ -24,7 +30,9 @@ async function json(res: Response): Promise<any> {
 async function untilDone(id: string, timeoutMs = 10_000): Promise<{ status: number; body: any }> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const res = await fetch(`${api()}/instances/${encodeURIComponent(id)}?showHistory=true&showHistoryOutput=true`);
+    const res = await fetch(
+      `${api()}/instances/${encodeURIComponent(id)}?showHistory=true&showHistoryOutput=true`,
+    );
     const body = await json(res);
     if (res.status !== 202) return { status: res.status, body };
     if (Date.now() > deadline) throw new Error(`instance ${id} still ${body.runtimeStatus}`);
@@ -33,11 +41,16 @@ async function untilDone(id: string, timeoutMs = 10_000): Promise<{ status: numb
 }
 
 test('an HTTP starter uses the DurableClient and createCheckStatusResponse; its URLs work on this port', async () => {
-  const res = await fetch(`${base}/api/start/chain`, { method: 'POST', body: JSON.stringify(['Ada', 'Linus']) });
+  const res = await fetch(`${base}/api/start/chain`, {
+    method: 'POST',
+    body: JSON.stringify(['Ada', 'Linus']),
+  });
   expect(res.status).toBe(202);
   const payload = await json(res);
   expect(res.headers.get('location')).toBe(payload.statusQueryGetUri);
-  expect(payload.statusQueryGetUri).toContain(`127.0.0.1:${host.port}/runtime/webhooks/durabletask/instances/${payload.id}`);
+  expect(payload.statusQueryGetUri).toContain(
+    `127.0.0.1:${host.port}/runtime/webhooks/durabletask/instances/${payload.id}`,
+  );
   let status: any;
   for (let i = 0; i < 200; i++) {
     const r = await fetch(payload.statusQueryGetUri);
@@ -56,7 +69,10 @@ test('sync start waits for completion and returns the output', async () => {
 });
 
 test('start, status with history, status codes per state', async () => {
-  const res = await fetch(`${api()}/orchestrators/chain/api-1`, { method: 'POST', body: JSON.stringify(['X']) });
+  const res = await fetch(`${api()}/orchestrators/chain/api-1`, {
+    method: 'POST',
+    body: JSON.stringify(['X']),
+  });
   expect(res.status).toBe(202);
   expect((await json(res)).id).toBe('api-1');
   const done = await untilDone('api-1');
@@ -64,7 +80,10 @@ test('start, status with history, status codes per state', async () => {
   expect(done.body.input).toEqual(['X']);
   const types = done.body.historyEvents.map((e: any) => e.EventType);
   expect(types).toEqual(expect.arrayContaining(['ExecutionStarted', 'TaskCompleted', 'ExecutionCompleted']));
-  expect(done.body.historyEvents.find((e: any) => e.EventType === 'TaskCompleted')).toMatchObject({ FunctionName: 'hello', Result: 'Hello X!' });
+  expect(done.body.historyEvents.find((e: any) => e.EventType === 'TaskCompleted')).toMatchObject({
+    FunctionName: 'hello',
+    Result: 'Hello X!',
+  });
 
   await fetch(`${api()}/orchestrators/throws/api-fail`, { method: 'POST' });
   const failed = await untilDone('api-fail');
@@ -90,14 +109,20 @@ test('raise event, terminate, suspend and resume over HTTP', async () => {
   await fetch(`${api()}/orchestrators/waitsForever/ev-1`, { method: 'POST' });
   await fetch(`${api()}/orchestrators/waitsForever/ev-2`, { method: 'POST' });
   await host.durable.whenIdle();
-  expect((await fetch(`${api()}/instances/ev-1/raiseEvent/go`, { method: 'POST', body: '{"v":1}' })).status).toBe(202);
+  expect(
+    (await fetch(`${api()}/instances/ev-1/raiseEvent/go`, { method: 'POST', body: '{"v":1}' })).status,
+  ).toBe(202);
   expect((await untilDone('ev-1')).body.output).toEqual({ v: 1 });
-  expect((await fetch(`${api()}/instances/ev-1/raiseEvent/go`, { method: 'POST', body: '1' })).status).toBe(410);
+  expect((await fetch(`${api()}/instances/ev-1/raiseEvent/go`, { method: 'POST', body: '1' })).status).toBe(
+    410,
+  );
 
   expect((await fetch(`${api()}/instances/ev-2/suspend?reason=hold`, { method: 'POST' })).status).toBe(202);
   expect((await json(await fetch(`${api()}/instances/ev-2`))).runtimeStatus).toBe('Suspended');
   expect((await fetch(`${api()}/instances/ev-2/resume?reason=go`, { method: 'POST' })).status).toBe(202);
-  expect((await fetch(`${api()}/instances/ev-2/terminate?reason=enough`, { method: 'POST' })).status).toBe(202);
+  expect((await fetch(`${api()}/instances/ev-2/terminate?reason=enough`, { method: 'POST' })).status).toBe(
+    202,
+  );
   const t = await untilDone('ev-2');
   expect(t.status).toBe(400);
   expect(t.body).toMatchObject({ runtimeStatus: 'Terminated', output: 'enough' });
@@ -105,28 +130,38 @@ test('raise event, terminate, suspend and resume over HTTP', async () => {
 });
 
 test('list with filters and paging, then purge', async () => {
-  for (let i = 0; i < 5; i++) await fetch(`${api()}/orchestrators/chain/page-${i}`, { method: 'POST', body: '["P"]' });
+  for (let i = 0; i < 5; i++)
+    await fetch(`${api()}/orchestrators/chain/page-${i}`, { method: 'POST', body: '["P"]' });
   for (let i = 0; i < 5; i++) await untilDone(`page-${i}`);
   const seen: string[] = [];
   let token: string | null = null;
   do {
-    const res: Response = await fetch(`${api()}/instances?instanceIdPrefix=page-&top=2&runtimeStatus=Completed`, {
-      headers: token ? { 'x-ms-continuation-token': token } : {},
-    });
+    const res: Response = await fetch(
+      `${api()}/instances?instanceIdPrefix=page-&top=2&runtimeStatus=Completed`,
+      {
+        headers: token ? { 'x-ms-continuation-token': token } : {},
+      },
+    );
     expect(res.status).toBe(200);
     seen.push(...(await json(res)).map((s: any) => s.instanceId));
     token = res.headers.get('x-ms-continuation-token');
   } while (token);
   expect(seen.sort()).toEqual(['page-0', 'page-1', 'page-2', 'page-3', 'page-4']);
 
-  expect(await json(await fetch(`${api()}/instances/page-0`, { method: 'DELETE' }))).toEqual({ instancesDeleted: 1 });
+  expect(await json(await fetch(`${api()}/instances/page-0`, { method: 'DELETE' }))).toEqual({
+    instancesDeleted: 1,
+  });
   expect((await fetch(`${api()}/instances/page-0`)).status).toBe(404);
-  const purged = await json(await fetch(`${api()}/instances?instanceIdPrefix=page-&runtimeStatus=Completed`, { method: 'DELETE' }));
+  const purged = await json(
+    await fetch(`${api()}/instances?instanceIdPrefix=page-&runtimeStatus=Completed`, { method: 'DELETE' }),
+  );
   expect(purged).toEqual({ instancesDeleted: 4 });
 });
 
 test('entities: signal and read over HTTP', async () => {
-  expect((await fetch(`${api()}/entities/counter/http?op=add`, { method: 'POST', body: '3' })).status).toBe(202);
+  expect((await fetch(`${api()}/entities/counter/http?op=add`, { method: 'POST', body: '3' })).status).toBe(
+    202,
+  );
   await host.durable.whenIdle();
   const res = await fetch(`${api()}/entities/counter/http`);
   expect(res.status).toBe(200);
@@ -138,7 +173,9 @@ test('bad requests: unknown instance 404, malformed JSON 400, unknown function 4
   const unknown = await fetch(`${api()}/instances/does-not-exist`);
   expect(unknown.status).toBe(404);
   expect(unknown.headers.get('content-type')).toContain('application/problem+json');
-  expect((await fetch(`${api()}/instances/does-not-exist/raiseEvent/x`, { method: 'POST' })).status).toBe(404);
+  expect((await fetch(`${api()}/instances/does-not-exist/raiseEvent/x`, { method: 'POST' })).status).toBe(
+    404,
+  );
   const bad = await fetch(`${api()}/orchestrators/chain`, { method: 'POST', body: '{not json' });
   expect(bad.status).toBe(400);
   expect((await json(bad)).detail).toMatch(/not valid JSON/);

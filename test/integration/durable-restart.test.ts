@@ -9,11 +9,21 @@ import { DURABLE_APP, fixtureRegistry, tempDir } from '../helpers/durable-harnes
 const api = (h: LocalHost): string => `${h.baseUrl}/runtime/webhooks/durabletask`;
 
 function newHost(dataDir: string): LocalHost {
-  return new LocalHost({ appDir: DURABLE_APP, port: 0, dataDir, logger: silentLogger, printFunctions: false, registry: fixtureRegistry() });
+  return new LocalHost({
+    appDir: DURABLE_APP,
+    port: 0,
+    dataDir,
+    logger: silentLogger,
+    printFunctions: false,
+    registry: fixtureRegistry(),
+  });
 }
 
 async function status(h: LocalHost, id: string): Promise<Record<string, unknown>> {
-  return (await (await fetch(`${api(h)}/instances/${id}?showHistory=true`)).json()) as Record<string, unknown>;
+  return (await (await fetch(`${api(h)}/instances/${id}?showHistory=true`)).json()) as Record<
+    string,
+    unknown
+  >;
 }
 
 test('instances waiting on timers and events resume after a restart; completed activities are not re-run', async () => {
@@ -33,13 +43,19 @@ test('instances waiting on timers and events resume after a restart; completed a
     const b = newHost(dataDir);
     await b.start();
     expect((await status(b, 'r-timer')).runtimeStatus).toBe('Running');
-    expect((await fetch(`${api(b)}/instances/r-wait/raiseEvent/go`, { method: 'POST', body: '"after restart"' })).status).toBe(202);
+    expect(
+      (await fetch(`${api(b)}/instances/r-wait/raiseEvent/go`, { method: 'POST', body: '"after restart"' }))
+        .status,
+    ).toBe(202);
     await b.durable.waitForCompletion('r-wait', 5000);
     await b.durable.waitForCompletion('r-timer', 5000);
     expect((await status(b, 'r-wait')).output).toBe('after restart');
     expect((await status(b, 'r-timer')).runtimeStatus).toBe('Completed');
     await b.stop();
-    const hellos = fs.readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith('hello\t'));
+    const hellos = fs
+      .readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('hello\t'));
     expect(hellos).toHaveLength(1);
   } finally {
     delete process.env.FIXTURE_EXEC_LOG;
@@ -64,7 +80,10 @@ test('stop() lets an in-flight activity finish and commits its completion', asyn
 test('the CLI drains and exits 0 on SIGTERM', async () => {
   const host = await spawnHost(compiledFixtureApp('durable-app'), tempDir());
   await waitForHttp(`${host.baseUrl}/api/start/chain`, 15_000);
-  await fetch(`${host.baseUrl}/runtime/webhooks/durabletask/orchestrators/timer/t1`, { method: 'POST', body: '200' });
+  await fetch(`${host.baseUrl}/runtime/webhooks/durabletask/orchestrators/timer/t1`, {
+    method: 'POST',
+    body: '200',
+  });
   host.proc.kill('SIGTERM');
   const { code } = await host.exited;
   expect(code).toBe(0);
@@ -75,7 +94,11 @@ test('the CLI reports a port in use and exits 1', async () => {
   await waitForHttp(`${first.baseUrl}/api/start/chain`, 15_000);
   const { spawn } = await import('node:child_process');
   const { CLI } = await import('../helpers/child-host');
-  const second = spawn(process.execPath, [CLI, '--app', compiledFixtureApp('durable-app'), '--port', String(first.port), '--data', tempDir()], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const second = spawn(
+    process.execPath,
+    [CLI, '--app', compiledFixtureApp('durable-app'), '--port', String(first.port), '--data', tempDir()],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let out = '';
   second.stdout.on('data', (d: Buffer) => (out += d.toString()));
   second.stderr.on('data', (d: Buffer) => (out += d.toString()));

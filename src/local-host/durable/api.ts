@@ -11,15 +11,31 @@ import { DurableHostError } from './services';
 import type { InstanceQuery } from './store';
 
 const PREFIX = '/runtime/webhooks/durabletask/';
-const STATUSES: RuntimeStatus[] = ['Pending', 'Running', 'Completed', 'ContinuedAsNew', 'Failed', 'Canceled', 'Terminated', 'Suspended'];
-const CODE: Record<string, number> = { NotFound: 404, Conflict: 409, Gone: 410, BadRequest: 400, NotImplemented: 501 };
+const STATUSES: RuntimeStatus[] = [
+  'Pending',
+  'Running',
+  'Completed',
+  'ContinuedAsNew',
+  'Failed',
+  'Canceled',
+  'Terminated',
+  'Suspended',
+];
+const CODE: Record<string, number> = {
+  NotFound: 404,
+  Conflict: 409,
+  Gone: 410,
+  BadRequest: 400,
+  NotImplemented: 501,
+};
 
 export function mountDurableApi(ctx: HostContext, hub: DurableHub): void {
   ctx.mountHttp(PREFIX, async (req, res, url) => {
     try {
       await route(hub, req, res, url);
     } catch (err) {
-      if (err instanceof DurableHostError) return sendProblem(res, problem(CODE[err.code] ?? 400, err.message));
+      if (err instanceof DurableHostError)
+        return sendProblem(res, problem(CODE[err.code] ?? 400, err.message));
       const status = (err as { status?: number }).status;
       if (status) return sendProblem(res, problem(status, (err as Error).message));
       ctx.log.error(`durable API ${req.method} ${url.pathname}: ${(err as Error).stack ?? String(err)}`);
@@ -49,14 +65,19 @@ function parseQuery(url: URL, req: http.IncomingMessage): InstanceQuery {
   if (statuses) {
     q.runtimeStatus = statuses.split(',').map((s) => {
       const found = STATUSES.find((x) => x.toLowerCase() === s.trim().toLowerCase());
-      if (!found) throw new DurableHostError('BadRequest', `Unknown runtimeStatus '${s}'. Valid values: ${STATUSES.join(', ')}.`);
+      if (!found)
+        throw new DurableHostError(
+          'BadRequest',
+          `Unknown runtimeStatus '${s}'. Valid values: ${STATUSES.join(', ')}.`,
+        );
       return found;
     });
   }
   for (const key of ['createdTimeFrom', 'createdTimeTo'] as const) {
     const v = url.searchParams.get(key);
     if (v) {
-      if (Number.isNaN(Date.parse(v))) throw new DurableHostError('BadRequest', `${key} is not a valid date: '${v}'.`);
+      if (Number.isNaN(Date.parse(v)))
+        throw new DurableHostError('BadRequest', `${key} is not a valid date: '${v}'.`);
       q[key] = new Date(v).toISOString();
     }
   }
@@ -65,7 +86,8 @@ function parseQuery(url: URL, req: http.IncomingMessage): InstanceQuery {
   const top = url.searchParams.get('top');
   if (top) {
     const n = Number(top);
-    if (!Number.isInteger(n) || n <= 0) throw new DurableHostError('BadRequest', `top must be a positive integer, not '${top}'.`);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new DurableHostError('BadRequest', `top must be a positive integer, not '${top}'.`);
     q.top = n;
   }
   const token = req.headers['x-ms-continuation-token'];
@@ -79,7 +101,12 @@ function parseQuery(url: URL, req: http.IncomingMessage): InstanceQuery {
   return q;
 }
 
-async function route(hub: DurableHub, req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
+async function route(
+  hub: DurableHub,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  url: URL,
+): Promise<void> {
   const parts = url.pathname.slice(PREFIX.length).split('/').filter(Boolean).map(decodeURIComponent);
   const method = req.method ?? 'GET';
   const [kind, a, b, c] = parts;
@@ -105,13 +132,17 @@ async function route(hub: DurableHub, req: http.IncomingMessage, res: http.Serve
       const { items, last } = hub.query(q, { showInput: url.searchParams.get('showInput') !== 'false' });
       const headers: Record<string, string> = {};
       if (q.top && items.length === q.top && last) {
-        headers['x-ms-continuation-token'] = Buffer.from(JSON.stringify({ createdTime: last.createdTime, id: last.id })).toString('base64url');
+        headers['x-ms-continuation-token'] = Buffer.from(
+          JSON.stringify({ createdTime: last.createdTime, id: last.id }),
+        ).toString('base64url');
       }
       return sendJson(res, 200, items, headers);
     }
     if (method === 'DELETE') {
       const deleted = hub.purgeWhere(parseQuery(url, req));
-      return deleted ? sendJson(res, 200, { instancesDeleted: deleted }) : sendProblem(res, problem(404, 'No finished instance matched the filter.'));
+      return deleted
+        ? sendJson(res, 200, { instancesDeleted: deleted })
+        : sendProblem(res, problem(404, 'No finished instance matched the filter.'));
     }
   }
 
@@ -123,12 +154,20 @@ async function route(hub: DurableHub, req: http.IncomingMessage, res: http.Serve
         showInput: url.searchParams.get('showInput') !== 'false',
       });
       if (!status) return sendProblem(res, problem(404, `No instance with ID '${a}' found.`));
-      const code = status.runtimeStatus === 'Completed' ? 200 : ['Failed', 'Terminated', 'Canceled'].includes(String(status.runtimeStatus)) ? 400 : 202;
-      const headers: Record<string, string> = code === 202 ? { location: `${base}instances/${encodeURIComponent(a)}`, 'retry-after': '10' } : {};
+      const code =
+        status.runtimeStatus === 'Completed'
+          ? 200
+          : ['Failed', 'Terminated', 'Canceled'].includes(String(status.runtimeStatus))
+            ? 400
+            : 202;
+      const headers: Record<string, string> =
+        code === 202 ? { location: `${base}instances/${encodeURIComponent(a)}`, 'retry-after': '10' } : {};
       return sendJson(res, code, status, headers);
     }
     if (!b && method === 'DELETE') {
-      return hub.purge(a) ? sendJson(res, 200, { instancesDeleted: 1 }) : sendProblem(res, problem(404, `No instance with ID '${a}' found.`));
+      return hub.purge(a)
+        ? sendJson(res, 200, { instancesDeleted: 1 })
+        : sendProblem(res, problem(404, `No instance with ID '${a}' found.`));
     }
     if (method === 'POST') {
       const reason = url.searchParams.get('reason') ?? '';
@@ -171,7 +210,10 @@ async function route(hub: DurableHub, req: http.IncomingMessage, res: http.Serve
   sendProblem(res, problem(404, `No Durable HTTP API operation matches ${method} ${url.pathname}.`));
 }
 
-export function managementPayload(base: string, id: string): Record<string, string> & { statusQueryGetUri: string } {
+export function managementPayload(
+  base: string,
+  id: string,
+): Record<string, string> & { statusQueryGetUri: string } {
   const inst = `${base}instances/${encodeURIComponent(id)}`;
   return {
     id,

@@ -44,7 +44,12 @@ export class EntityRunner {
         self: { name: entity.name, key: entity.key },
         exists: entity.exists,
         state: entity.state,
-        batch: batch.map((b) => ({ id: b.request.id, name: b.request.op, signal: b.request.signal, input: b.request.input })),
+        batch: batch.map((b) => ({
+          id: b.request.id,
+          name: b.request.op,
+          signal: b.request.signal,
+          input: b.request.input,
+        })),
       };
       const res = await this.hub.invoker.invoke(reg, { trigger: { json: JSON.stringify(binding) } });
       if (res.error) failure = res.error.message;

@@ -154,7 +154,8 @@ export function orchestrationBindingJson(o: BindingOptions): string {
     `"defaultHttpAsyncRequestSleepTimeMillseconds":30000`,
   ];
   if (o.inputJson !== undefined) parts.push(`"input":${o.inputJson}`);
-  if (o.parentInstanceId !== undefined) parts.push(`"parentInstanceId":${JSON.stringify(o.parentInstanceId)}`);
+  if (o.parentInstanceId !== undefined)
+    parts.push(`"parentInstanceId":${JSON.stringify(o.parentInstanceId)}`);
   return `{${parts.join(',')}}`;
 }
 

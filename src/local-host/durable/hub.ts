@@ -17,7 +17,13 @@ import { Instance, type InboxMessage } from './instance';
 import { OrchestrationRunner, taskFailed } from './orchestrations';
 import { DurableHostError, type DurableConfig, type EntityRequest, type HubServices } from './services';
 import { statusJson, type StatusOptions } from './status';
-import { DurableStore, type ActivityRow, type InstanceQuery, type InstanceRecord, type ParentRef } from './store';
+import {
+  DurableStore,
+  type ActivityRow,
+  type InstanceQuery,
+  type InstanceRecord,
+  type ParentRef,
+} from './store';
 import { TimerWheel, type DueTimer } from './timers';
 
 export interface DurableHubOptions {
@@ -58,7 +64,10 @@ export class DurableHub implements HostComponent, HubServices {
       maxConcurrentEntities: Number(dt.maxConcurrentEntityFunctions ?? 10 * cores),
       maxEntityBatch: Number(dt.maxEntityOperationBatchSize ?? 50),
       maximumShortTimerMs: parseTimeSpan(dt.maximumTimerInterval as string | undefined, 6 * 86_400_000),
-      longRunningTimerIntervalMs: parseTimeSpan(dt.longRunningTimerInterval as string | undefined, 3 * 86_400_000),
+      longRunningTimerIntervalMs: parseTimeSpan(
+        dt.longRunningTimerInterval as string | undefined,
+        3 * 86_400_000,
+      ),
       maxEventsPerEpisode: 100,
     };
     this.store = new DurableStore(ctx.db);
@@ -98,7 +107,9 @@ export class DurableHub implements HostComponent, HubServices {
       const inst = new Instance(r);
       // A new execution's ExecutionStarted goes before events that were waiting for it.
       inst.inbox = (inbox.get(r.id) ?? []).sort(
-        (a, b) => Number(b.event.EventType === EventType.ExecutionStarted) - Number(a.event.EventType === EventType.ExecutionStarted) || a.seq - b.seq,
+        (a, b) =>
+          Number(b.event.EventType === EventType.ExecutionStarted) -
+            Number(a.event.EventType === EventType.ExecutionStarted) || a.seq - b.seq,
       );
       this.live.set(r.id, inst);
       if (inst.inbox.length) this.readyInstances.add(r.id);
@@ -114,7 +125,9 @@ export class DurableHub implements HostComponent, HubServices {
     }
     const resumed = this.live.size;
     if (resumed || this.activities.length) {
-      this.log.info(`Durable task hub '${this.config.hubName}': resumed ${resumed} instance(s), ${this.activities.length} activity item(s), ${this.timers.size} timer(s).`);
+      this.log.info(
+        `Durable task hub '${this.config.hubName}': resumed ${resumed} instance(s), ${this.activities.length} activity item(s), ${this.timers.size} timer(s).`,
+      );
     }
     this.pump();
   }
@@ -128,7 +141,8 @@ export class DurableHub implements HostComponent, HubServices {
 
   describe(reg: Registration): string | undefined {
     const t = reg.trigger.type.toLowerCase();
-    if (t === 'orchestrationtrigger' || t === 'activitytrigger' || t === 'entitytrigger') return reg.trigger.type;
+    if (t === 'orchestrationtrigger' || t === 'activitytrigger' || t === 'entitytrigger')
+      return reg.trigger.type;
     return undefined;
   }
 
@@ -171,11 +185,17 @@ export class DurableHub implements HostComponent, HubServices {
 
   createInstance(name: string, id: string, input: string | undefined, parent?: ParentRef): Instance {
     if (!this.function(name, 'orchestrationTrigger')) {
-      throw new DurableHostError('NotFound', `The function '${name}' doesn't exist, is disabled, or is not an orchestrator function.`);
+      throw new DurableHostError(
+        'NotFound',
+        `The function '${name}' doesn't exist, is disabled, or is not an orchestrator function.`,
+      );
     }
     const existing = this.live.get(id);
     if (existing) {
-      throw new DurableHostError('Conflict', `An instance with ID '${id}' already exists and is ${existing.status}.`);
+      throw new DurableHostError(
+        'Conflict',
+        `An instance with ID '${id}' already exists and is ${existing.status}.`,
+      );
     }
     const now = new Date().toISOString();
     const inst = Instance.create(name, id, input, parent, now);
@@ -228,7 +248,14 @@ export class DurableHub implements HostComponent, HubServices {
       if (this.running.orchestrations >= c.maxConcurrentOrchestrations) break;
       this.readyInstances.delete(id);
       const inst = this.live.get(id);
-      if (!inst || inst.busy || inst.inbox.length === 0 || inst.status === 'Suspended' || isTerminal(inst.status)) continue;
+      if (
+        !inst ||
+        inst.busy ||
+        inst.inbox.length === 0 ||
+        inst.status === 'Suspended' ||
+        isTerminal(inst.status)
+      )
+        continue;
       void this.runOrchestration(inst);
     }
     while (this.activities.length && this.running.activities < c.maxConcurrentActivities) {
@@ -241,7 +268,13 @@ export class DurableHub implements HostComponent, HubServices {
       if (!e || e.busy || e.queue.length === 0) continue;
       void this.runEntity(e);
     }
-    if (this.idleWaiters.length && this.busyCount() === 0 && this.readyInstances.size === 0 && this.activities.length === 0 && this.readyEntities.size === 0) {
+    if (
+      this.idleWaiters.length &&
+      this.busyCount() === 0 &&
+      this.readyInstances.size === 0 &&
+      this.activities.length === 0 &&
+      this.readyEntities.size === 0
+    ) {
       // Idle once the last writes are committed too.
       if (this.store.pendingWrites > 0) this.store.afterFlush(() => this.pump());
       else this.idleWaiters.splice(0).forEach((w) => w());
@@ -256,7 +289,9 @@ export class DurableHub implements HostComponent, HubServices {
     } catch (err) {
       this.log.error(`orchestration ${inst.id}: ${(err as Error).stack ?? String(err)}`);
       if (!isTerminal(inst.status)) {
-        this.orchestrations.finish(inst, 'Failed', new Date().toISOString(), undefined, { message: (err as Error).message });
+        this.orchestrations.finish(inst, 'Failed', new Date().toISOString(), undefined, {
+          message: (err as Error).message,
+        });
       }
     } finally {
       inst.busy = false;
@@ -277,12 +312,19 @@ export class DurableHub implements HostComponent, HubServices {
     this.running.activities++;
     let event: HistoryEvent;
     try {
-      if (!reg) throw new Error(`The function '${item.name}' doesn't exist, is disabled, or is not an activity function.`);
-      const res = await this.ctx.invoker.invoke(reg, { trigger: item.input === undefined ? undefined : { string: item.input } });
+      if (!reg)
+        throw new Error(
+          `The function '${item.name}' doesn't exist, is disabled, or is not an activity function.`,
+        );
+      const res = await this.ctx.invoker.invoke(reg, {
+        trigger: item.input === undefined ? undefined : { string: item.input },
+      });
       if (res.error) {
         event = activityFailed(item, res.error);
       } else {
-        const outputs = (res.response?.outputData ?? []).filter((o) => o.data).map((o) => ({ name: String(o.name), data: o.data! }));
+        const outputs = (res.response?.outputData ?? [])
+          .filter((o) => o.data)
+          .map((o) => ({ name: String(o.name), data: o.data! }));
         await this.dispatchOutputs(reg, outputs);
         event = {
           EventType: EventType.TaskCompleted,
@@ -307,7 +349,16 @@ export class DurableHub implements HostComponent, HubServices {
     if (!e) {
       const rec = this.store.loadEntity(id);
       const { name, key } = parseSchedulerId(id);
-      e = { id, name, key, exists: rec?.exists ?? false, state: rec?.state, lastModified: rec?.lastModified ?? '', queue: [], busy: false };
+      e = {
+        id,
+        name,
+        key,
+        exists: rec?.exists ?? false,
+        state: rec?.state,
+        lastModified: rec?.lastModified ?? '',
+        queue: [],
+        busy: false,
+      };
       this.entities.set(id, e);
     }
     return e;
@@ -323,10 +374,11 @@ export class DurableHub implements HostComponent, HubServices {
     } finally {
       e.busy = false;
       this.running.entities--;
-      if (e.queue.length) this.store.afterFlush(() => {
-        this.readyEntities.add(e.id);
-        this.pump();
-      });
+      if (e.queue.length)
+        this.store.afterFlush(() => {
+          this.readyEntities.add(e.id);
+          this.pump();
+        });
       else if (!e.exists) this.entities.delete(e.id);
       this.pump();
     }
@@ -356,7 +408,11 @@ export class DurableHub implements HostComponent, HubServices {
   // ---- client operations ---------------------------------------------------------------------
 
   /** Creates an instance; resolves once it is committed (concurrent starts share one transaction). */
-  async startNew(name: string, input?: string, instanceId: string = randomUUID().replace(/-/g, '')): Promise<string> {
+  async startNew(
+    name: string,
+    input?: string,
+    instanceId: string = randomUUID().replace(/-/g, ''),
+  ): Promise<string> {
     this.createInstance(name, instanceId, input === '' ? undefined : input);
     await this.store.committed();
     return instanceId;
@@ -366,15 +422,17 @@ export class DurableHub implements HostComponent, HubServices {
     const inst = this.live.get(id);
     if (inst) return inst;
     this.store.flush();
-    if (this.store.loadInstance(id)) throw new DurableHostError('Gone', `Instance '${id}' has already completed.`);
+    if (this.store.loadInstance(id))
+      throw new DurableHostError('Gone', `Instance '${id}' has already completed.`);
     throw new DurableHostError('NotFound', `No instance with ID '${id}' found.`);
   }
 
   /** Applies a client operation now, or right after the episode in progress. */
   private control(inst: Instance, op: () => void): void {
-    if (inst.busy) inst.deferred.push(() => {
-      if (!isTerminal(inst.status)) op();
-    });
+    if (inst.busy)
+      inst.deferred.push(() => {
+        if (!isTerminal(inst.status)) op();
+      });
     else op();
     this.store.flush();
   }
@@ -393,7 +451,9 @@ export class DurableHub implements HostComponent, HubServices {
 
   terminate(id: string, reason: string): void {
     const inst = this.liveOrThrow(id);
-    this.control(inst, () => this.orchestrations.finish(inst, 'Terminated', new Date().toISOString(), JSON.stringify(reason)));
+    this.control(inst, () =>
+      this.orchestrations.finish(inst, 'Terminated', new Date().toISOString(), JSON.stringify(reason)),
+    );
   }
 
   suspend(id: string, reason: string): void {
@@ -418,7 +478,13 @@ export class DurableHub implements HostComponent, HubServices {
   private appendControlEvent(inst: Instance, type: number, reason: string): void {
     inst.history ??= this.store.loadHistory(inst.id);
     const now = new Date().toISOString();
-    const json = JSON.stringify({ EventType: type, EventId: -1, Timestamp: now, Reason: reason, IsPlayed: true });
+    const json = JSON.stringify({
+      EventType: type,
+      EventId: -1,
+      Timestamp: now,
+      Reason: reason,
+      IsPlayed: true,
+    });
     this.store.appendHistory(inst.id, inst.history.length, [json]);
     inst.history.push(json);
     inst.lastUpdatedTime = now;
@@ -428,7 +494,10 @@ export class DurableHub implements HostComponent, HubServices {
   /** Deletes a finished instance and its history. Returns how many were deleted. */
   purge(id: string): number {
     if (this.live.has(id)) {
-      throw new DurableHostError('BadRequest', `Instance '${id}' is still running: terminate it before purging its history.`);
+      throw new DurableHostError(
+        'BadRequest',
+        `Instance '${id}' is still running: terminate it before purging its history.`,
+      );
     }
     this.store.flush();
     if (!this.store.loadInstance(id)) return 0;
@@ -447,16 +516,23 @@ export class DurableHub implements HostComponent, HubServices {
 
   getStatus(id: string, o: StatusOptions = {}): Record<string, unknown> | undefined {
     const inst = this.live.get(id);
-    if (inst) return statusJson(inst, o.showHistory ? (inst.history ??= this.store.loadHistory(id)) : undefined, o);
+    if (inst)
+      return statusJson(inst, o.showHistory ? (inst.history ??= this.store.loadHistory(id)) : undefined, o);
     this.store.flush();
     const r = this.store.loadInstance(id);
     return r ? statusJson(r, o.showHistory ? this.store.loadHistory(id) : undefined, o) : undefined;
   }
 
-  query(q: InstanceQuery, o: StatusOptions = {}): { items: Record<string, unknown>[]; last?: InstanceRecord } {
+  query(
+    q: InstanceQuery,
+    o: StatusOptions = {},
+  ): { items: Record<string, unknown>[]; last?: InstanceRecord } {
     this.store.flush();
     const rows = this.store.queryInstances(q);
-    return { items: rows.map((r) => statusJson(this.live.get(r.id) ?? r, undefined, o)), last: rows[rows.length - 1] };
+    return {
+      items: rows.map((r) => statusJson(this.live.get(r.id) ?? r, undefined, o)),
+      last: rows[rows.length - 1],
+    };
   }
 
   /** Resolves when the instance reaches a terminal state or the timeout passes (true if finished). */
@@ -475,9 +551,17 @@ export class DurableHub implements HostComponent, HubServices {
 
   async signalEntity(name: string, key: string, op: string, input?: string): Promise<void> {
     if (!this.function(name, 'entityTrigger')) {
-      throw new DurableHostError('NotFound', `The function '${name}' doesn't exist, is disabled, or is not an entity function.`);
+      throw new DurableHostError(
+        'NotFound',
+        `The function '${name}' doesn't exist, is disabled, or is not an entity function.`,
+      );
     }
-    this.sendToEntity(`@${name.toLowerCase()}@${key}`, { id: randomUUID(), op, signal: true, input: input === '' ? undefined : input });
+    this.sendToEntity(`@${name.toLowerCase()}@${key}`, {
+      id: randomUUID(),
+      op,
+      signal: true,
+      input: input === '' ? undefined : input,
+    });
     await this.store.committed();
   }
 
@@ -490,7 +574,10 @@ export class DurableHub implements HostComponent, HubServices {
     return { exists: rec?.exists ?? false, state: rec?.state };
   }
 
-  listEntities(name: string, top: number): { name: string; key: string; state: unknown; lastOperationTime: string }[] {
+  listEntities(
+    name: string,
+    top: number,
+  ): { name: string; key: string; state: unknown; lastOperationTime: string }[] {
     this.store.flush();
     return this.store.queryEntities(`@${name.toLowerCase()}@`, top).map((r) => ({
       ...parseSchedulerId(r.id),
@@ -540,7 +627,12 @@ export class DurableHub implements HostComponent, HubServices {
 }
 
 function activityFailed(item: ActivityRow, err: Error): HistoryEvent {
-  let details: FailureDetails = { ErrorType: err.name || 'Error', ErrorMessage: err.message, StackTrace: err.stack, IsNonRetriable: false };
+  let details: FailureDetails = {
+    ErrorType: err.name || 'Error',
+    ErrorMessage: err.message,
+    StackTrace: err.stack,
+    IsNonRetriable: false,
+  };
   // With an exception properties provider the SDK serialises the failure details into the message.
   try {
     const parsed = JSON.parse(err.message) as Record<string, unknown>;

@@ -47,7 +47,13 @@ export class Instance implements InstanceRecord {
     this.ops = r.ops;
   }
 
-  static create(name: string, id: string, input: string | undefined, parent: ParentRef | undefined, now: string): Instance {
+  static create(
+    name: string,
+    id: string,
+    input: string | undefined,
+    parent: ParentRef | undefined,
+    now: string,
+  ): Instance {
     return new Instance({
       id,
       name,
@@ -101,7 +107,10 @@ export class Instance implements InstanceRecord {
       Version: '',
       OrchestrationInstance: { InstanceId: this.id, ExecutionId: this.executionId },
       ParentInstance: this.parent
-        ? { OrchestrationInstance: { InstanceId: this.parent.id, ExecutionId: this.parent.executionId }, TaskScheduleId: this.parent.taskId }
+        ? {
+            OrchestrationInstance: { InstanceId: this.parent.id, ExecutionId: this.parent.executionId },
+            TaskScheduleId: this.parent.taskId,
+          }
         : undefined,
     };
   }

@@ -51,7 +51,12 @@ export class OrchestrationRunner {
     inst.history ??= store.loadHistory(inst.id);
     const nowMs = Math.max(Date.now(), inst.lastEpisodeMs + 1);
     const now = new Date(nowMs).toISOString();
-    const n = batchSize(inst.opsById, inst.inbox.map((m) => m.event), nowMs, config.maxEventsPerEpisode);
+    const n = batchSize(
+      inst.opsById,
+      inst.inbox.map((m) => m.event),
+      nowMs,
+      config.maxEventsPerEpisode,
+    );
     const taken = inst.inbox.slice(0, n);
     const hidden = n === 1 && allocatesHiddenId(inst.opsById, taken[0]!.event, nowMs);
     const newEvents: HistoryEvent[] = [
@@ -62,7 +67,9 @@ export class OrchestrationRunner {
     let state: OrchestratorStateLike | undefined;
     let failure: Failure | undefined;
     if (!reg) {
-      failure = { message: `The function '${inst.name}' doesn't exist, is disabled, or is not an orchestrator function.` };
+      failure = {
+        message: `The function '${inst.name}' doesn't exist, is disabled, or is not an orchestrator function.`,
+      };
     } else {
       const bindingJson = orchestrationBindingJson({
         instanceId: inst.id,
@@ -92,10 +99,15 @@ export class OrchestrationRunner {
     if (!failure && state) {
       flat = flattenActions(state.actions);
       const nd = checkDeterminism(inst.ops, flat, state.isDone);
-      if (nd) failure = { message: nd, details: { ErrorType: 'NonDeterministicOrchestrationException', ErrorMessage: nd } };
+      if (nd)
+        failure = {
+          message: nd,
+          details: { ErrorType: 'NonDeterministicOrchestrationException', ErrorMessage: nd },
+        };
       else {
         this.applyCancellations(inst, flat);
-        for (let i = inst.ops.length; i < flat.length && !failure; i++) failure = this.schedule(inst, flat[i]!, nowMs, add);
+        for (let i = inst.ops.length; i < flat.length && !failure; i++)
+          failure = this.schedule(inst, flat[i]!, nowMs, add);
       }
     }
 
@@ -104,7 +116,11 @@ export class OrchestrationRunner {
     inst.lastEpisodeMs = nowMs;
     inst.lastUpdatedTime = now;
     if (state && state.customStatus !== undefined) inst.customStatus = JSON.stringify(state.customStatus);
-    this.appendHistory(inst, [...newEvents, ...added, { EventType: EventType.OrchestratorCompleted, EventId: -1, Timestamp: now }]);
+    this.appendHistory(inst, [
+      ...newEvents,
+      ...added,
+      { EventType: EventType.OrchestratorCompleted, EventId: -1, Timestamp: now },
+    ]);
 
     if (failure) return this.finish(inst, 'Failed', now, undefined, failure);
     if (state?.isDone) {
@@ -157,7 +173,9 @@ export class OrchestrationRunner {
       case ActionType.CallActivityWithRetry:
       case ActionType.CallSubOrchestrator:
       case ActionType.CallSubOrchestratorWithRetry: {
-        const sub = a.actionType === ActionType.CallSubOrchestrator || a.actionType === ActionType.CallSubOrchestratorWithRetry;
+        const sub =
+          a.actionType === ActionType.CallSubOrchestrator ||
+          a.actionType === ActionType.CallSubOrchestratorWithRetry;
         op.input = sub ? (a.input === undefined ? undefined : JSON.stringify(a.input)) : jsonOf(a.input);
         if (a.retryOptions) {
           op.retry = a.retryOptions as unknown as RetryPolicy;
@@ -191,7 +209,13 @@ export class OrchestrationRunner {
           EventId: id,
           InstanceId: entityId,
           Name: 'op',
-          Input: JSON.stringify({ id: request.id, op: request.op, signal, input: request.input, parent: inst.id }),
+          Input: JSON.stringify({
+            id: request.id,
+            op: request.op,
+            signal,
+            input: request.input,
+            parent: inst.id,
+          }),
         });
         this.hub.sendToEntity(entityId, request);
         return undefined;
@@ -200,9 +224,14 @@ export class OrchestrationRunner {
       case ActionType.ContinueAsNew:
         return undefined;
       case ActionType.CallHttp:
-        return { message: 'callHttp is not supported by the local host: call the HTTP endpoint from an activity instead.' };
+        return {
+          message:
+            'callHttp is not supported by the local host: call the HTTP endpoint from an activity instead.',
+        };
       default:
-        return { message: `The orchestrator used an action the local host does not support (action type ${a.actionType}).` };
+        return {
+          message: `The orchestrator used an action the local host does not support (action type ${a.actionType}).`,
+        };
     }
   }
 
@@ -212,19 +241,40 @@ export class OrchestrationRunner {
       add({ EventType: EventType.TaskScheduled, EventId: id, Name: op.n, Input: op.input, Version: '' });
       if (!this.hub.function(op.n, 'activityTrigger')) {
         const msg = `The function '${op.n}' doesn't exist, is disabled, or is not an activity function.`;
-        this.hub.deliver(inst.id, inst.executionId, taskFailed(id, `Activity function '${op.n}' failed: ${msg}`, {
-          ErrorType: 'FunctionNotFound',
-          ErrorMessage: msg,
-        }));
+        this.hub.deliver(
+          inst.id,
+          inst.executionId,
+          taskFailed(id, `Activity function '${op.n}' failed: ${msg}`, {
+            ErrorType: 'FunctionNotFound',
+            ErrorMessage: msg,
+          }),
+        );
         return;
       }
-      this.hub.scheduleActivity({ instanceId: inst.id, executionId: inst.executionId, taskId: id, name: op.n, input: op.input });
+      this.hub.scheduleActivity({
+        instanceId: inst.id,
+        executionId: inst.executionId,
+        taskId: id,
+        name: op.n,
+        input: op.input,
+      });
       return;
     }
     const childId = op.child ?? `${inst.id}:${id}`;
-    add({ EventType: EventType.SubOrchestrationInstanceCreated, EventId: id, Name: op.n, InstanceId: childId, Input: op.input, Version: '' });
+    add({
+      EventType: EventType.SubOrchestrationInstanceCreated,
+      EventId: id,
+      Name: op.n,
+      InstanceId: childId,
+      Input: op.input,
+      Version: '',
+    });
     try {
-      this.hub.createInstance(op.n, childId, op.input, { id: inst.id, executionId: inst.executionId, taskId: id });
+      this.hub.createInstance(op.n, childId, op.input, {
+        id: inst.id,
+        executionId: inst.executionId,
+        taskId: id,
+      });
     } catch (err) {
       const msg = (err as Error).message;
       this.hub.deliver(inst.id, inst.executionId, {
@@ -267,7 +317,13 @@ export class OrchestrationRunner {
   private continueAsNew(inst: Instance, input: string | undefined, now: string): void {
     const { store } = this.hub;
     this.appendHistory(inst, [
-      { EventType: EventType.ExecutionCompleted, EventId: -1, Timestamp: now, OrchestrationStatus: 'ContinuedAsNew', Result: input ?? null },
+      {
+        EventType: EventType.ExecutionCompleted,
+        EventId: -1,
+        Timestamp: now,
+        OrchestrationStatus: 'ContinuedAsNew',
+        Result: input ?? null,
+      },
     ]);
     this.hub.timers.cancelInstance(inst.id);
     store.clearWork(inst.id);
@@ -283,24 +339,47 @@ export class OrchestrationRunner {
   }
 
   /** Ends an instance: final history event, status, work dropped, parent told. */
-  finish(inst: Instance, status: RuntimeStatus, now: string, output: string | undefined, failure?: Failure): void {
+  finish(
+    inst: Instance,
+    status: RuntimeStatus,
+    now: string,
+    output: string | undefined,
+    failure?: Failure,
+  ): void {
     const { store } = this.hub;
     inst.history ??= store.loadHistory(inst.id);
     if (status === 'Completed') {
-      this.appendHistory(inst, [{ EventType: EventType.ExecutionCompleted, EventId: -1, Timestamp: now, OrchestrationStatus: 'Completed', Result: output }]);
+      this.appendHistory(inst, [
+        {
+          EventType: EventType.ExecutionCompleted,
+          EventId: -1,
+          Timestamp: now,
+          OrchestrationStatus: 'Completed',
+          Result: output,
+        },
+      ]);
     } else if (status === 'Failed') {
-      output = JSON.stringify(`Orchestrator function '${inst.name}' failed: ${failure?.message ?? 'unknown error'}`);
-      this.appendHistory(inst, [{
-        EventType: EventType.ExecutionFailed,
-        EventId: -1,
-        Timestamp: now,
-        OrchestrationStatus: 'Failed',
-        Reason: failure?.message,
-        Details: failure?.details?.StackTrace ?? null,
-        FailureDetails: failure?.details ?? { ErrorType: 'OrchestrationFailure', ErrorMessage: failure?.message ?? '' },
-      }]);
+      output = JSON.stringify(
+        `Orchestrator function '${inst.name}' failed: ${failure?.message ?? 'unknown error'}`,
+      );
+      this.appendHistory(inst, [
+        {
+          EventType: EventType.ExecutionFailed,
+          EventId: -1,
+          Timestamp: now,
+          OrchestrationStatus: 'Failed',
+          Reason: failure?.message,
+          Details: failure?.details?.StackTrace ?? null,
+          FailureDetails: failure?.details ?? {
+            ErrorType: 'OrchestrationFailure',
+            ErrorMessage: failure?.message ?? '',
+          },
+        },
+      ]);
     } else if (status === 'Terminated') {
-      this.appendHistory(inst, [{ EventType: EventType.ExecutionTerminated, EventId: -1, Timestamp: now, Input: output }]);
+      this.appendHistory(inst, [
+        { EventType: EventType.ExecutionTerminated, EventId: -1, Timestamp: now, Input: output },
+      ]);
     }
     inst.status = status;
     inst.output = output;
@@ -314,7 +393,13 @@ export class OrchestrationRunner {
     this.hub.finished(inst);
   }
 
-  private notifyParent(inst: Instance, status: RuntimeStatus, output: string | undefined, failure: Failure | undefined, now: string): void {
+  private notifyParent(
+    inst: Instance,
+    status: RuntimeStatus,
+    output: string | undefined,
+    failure: Failure | undefined,
+    now: string,
+  ): void {
     const p = inst.parent!;
     if (status === 'Completed') {
       this.hub.deliver(p.id, p.executionId, {
@@ -326,7 +411,7 @@ export class OrchestrationRunner {
       });
       return;
     }
-    const reason = status === 'Failed' ? failure?.message ?? 'failed' : `terminated: ${output ?? ''}`;
+    const reason = status === 'Failed' ? (failure?.message ?? 'failed') : `terminated: ${output ?? ''}`;
     const message = `Sub-orchestration '${inst.name}' (instance '${inst.id}') ${status === 'Failed' ? 'failed' : 'was terminated'}: ${reason}`;
     this.hub.deliver(p.id, p.executionId, {
       EventType: EventType.SubOrchestrationInstanceFailed,
@@ -335,7 +420,10 @@ export class OrchestrationRunner {
       TaskScheduledId: p.taskId,
       Reason: message,
       Details: failure?.details?.StackTrace ?? null,
-      FailureDetails: { ErrorType: failure?.details?.ErrorType ?? 'SubOrchestrationFailed', ErrorMessage: message },
+      FailureDetails: {
+        ErrorType: failure?.details?.ErrorType ?? 'SubOrchestrationFailed',
+        ErrorMessage: message,
+      },
     });
   }
 }

@@ -17,7 +17,11 @@ function parse(json: string | undefined): unknown {
   }
 }
 
-export function statusJson(r: InstanceRecord, history: string[] | undefined, o: StatusOptions = {}): Record<string, unknown> {
+export function statusJson(
+  r: InstanceRecord,
+  history: string[] | undefined,
+  o: StatusOptions = {},
+): Record<string, unknown> {
   const body: Record<string, unknown> = {
     name: r.name,
     instanceId: r.id,

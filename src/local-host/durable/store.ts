@@ -116,7 +116,8 @@ export class DurableStore {
     this.seq = Math.max(max('dt_inbox'), max('dt_activities'), max('dt_entity_queue'));
     const p = (sql: string): Database.Statement => db.prepare(sql);
     this.s = {
-      upsertInstance: p(`INSERT INTO dt_instances (id, name, execution_id, status, input, output, custom_status,
+      upsertInstance:
+        p(`INSERT INTO dt_instances (id, name, execution_id, status, input, output, custom_status,
         created, updated, parent, next_id, ops) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
         ON CONFLICT(id) DO UPDATE SET name=excluded.name, execution_id=excluded.execution_id, status=excluded.status,
         input=excluded.input, output=excluded.output, custom_status=excluded.custom_status, created=excluded.created,
@@ -133,7 +134,9 @@ export class DurableStore {
       ),
       deleteActivity: p('DELETE FROM dt_activities WHERE seq = ?'),
       deleteActivitiesFor: p('DELETE FROM dt_activities WHERE instance_id = ?'),
-      insertTimer: p('INSERT OR REPLACE INTO dt_timers (instance_id, execution_id, timer_id, fire_at) VALUES (?,?,?,?)'),
+      insertTimer: p(
+        'INSERT OR REPLACE INTO dt_timers (instance_id, execution_id, timer_id, fire_at) VALUES (?,?,?,?)',
+      ),
       deleteTimer: p('DELETE FROM dt_timers WHERE instance_id = ? AND execution_id = ? AND timer_id = ?'),
       deleteTimersFor: p('DELETE FROM dt_timers WHERE instance_id = ?'),
       upsertEntity: p(`INSERT INTO dt_entities (id, exists_flag, state, last_modified) VALUES (?,?,?,?)
@@ -237,7 +240,14 @@ export class DurableStore {
 
   addActivity(a: Omit<ActivityRow, 'seq'>): ActivityRow {
     const row = { seq: this.nextSeq(), ...a };
-    this.queue(this.s.insertActivity!, [row.seq, a.instanceId, a.executionId, a.taskId, a.name, a.input ?? null]);
+    this.queue(this.s.insertActivity!, [
+      row.seq,
+      a.instanceId,
+      a.executionId,
+      a.taskId,
+      a.name,
+      a.input ?? null,
+    ]);
     return row;
   }
 
@@ -289,7 +299,9 @@ export class DurableStore {
 
   loadLiveInstances(): InstanceRecord[] {
     const rows = this.db
-      .prepare(`SELECT * FROM dt_instances WHERE status NOT IN ('Completed','Failed','Terminated','Canceled')`)
+      .prepare(
+        `SELECT * FROM dt_instances WHERE status NOT IN ('Completed','Failed','Terminated','Canceled')`,
+      )
       .all() as Row[];
     return rows.map(toInstance);
   }

@@ -86,7 +86,12 @@ export interface RpcInvocationResponse {
 
 export type LogLevel = 'trace' | 'debug' | 'information' | 'warning' | 'error' | 'critical' | 'none';
 export type LogCategory = 'user' | 'system' | 'customMetric';
-export type LogSink = (level: LogLevel, category: LogCategory, message: string, functionName?: string) => void;
+export type LogSink = (
+  level: LogLevel,
+  category: LogCategory,
+  message: string,
+  functionName?: string,
+) => void;
 
 class Disposable {
   static from(...items: { dispose: () => unknown }[]): Disposable {
@@ -154,7 +159,8 @@ export class FunctionRegistry {
       this.programmingModel = model;
     },
     getProgrammingModel: (): ProgrammingModelLike | undefined => this.programmingModel,
-    log: (level: LogLevel, category: LogCategory, message: string): void => this.logSink(level, category, message),
+    log: (level: LogLevel, category: LogCategory, message: string): void =>
+      this.logSink(level, category, message),
   };
 
   /** A function by name, case-insensitively (function names are case-insensitive in Azure Functions). */

@@ -60,7 +60,9 @@ export class Invoker {
   async invoke(reg: Registration, req: InvocationRequest): Promise<InvocationResult> {
     const model = this.registry.programmingModel;
     if (!model) {
-      throw new Error('The app did not set a programming model: is @azure/functions v4 installed and imported?');
+      throw new Error(
+        'The app did not set a programming model: is @azure/functions v4 installed and imported?',
+      );
     }
     const invocationId = req.invocationId ?? randomUUID();
     const inputData: { name: string; data: RpcTypedData | null | undefined }[] = [
@@ -83,9 +85,15 @@ export class Invoker {
         retryContext: req.retryContext,
         traceContext: req.traceContext ?? { traceParent: undefined, traceState: undefined, attributes: {} },
       },
-      metadata: { name: reg.name, bindings: reg.bindings, retryOptions: reg.retryOptions, functionId: reg.name },
+      metadata: {
+        name: reg.name,
+        bindings: reg.bindings,
+        retryOptions: reg.retryOptions,
+        functionId: reg.name,
+      },
       state: undefined as string | undefined,
-      log: (level: LogLevel, category: LogCategory, message: string) => log(level, category, message, reg.name),
+      log: (level: LogLevel, category: LogCategory, message: string) =>
+        log(level, category, message, reg.name),
     };
     const invocationModel = await model.getInvocationModel(coreCtx);
     const { context, inputs } = await invocationModel.getArguments();

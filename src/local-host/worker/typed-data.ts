@@ -37,6 +37,7 @@ export function typedDataToBuffer(data: RpcTypedData | null | undefined): Buffer
   if (typeof data.string === 'string') return Buffer.from(data.string, 'utf8');
   if (typeof data.json === 'string') return Buffer.from(data.json, 'utf8');
   if (data.bytes) return Buffer.from(data.bytes);
-  if (typeof data.int === 'number' || typeof data.double === 'number') return Buffer.from(String(data.int ?? data.double));
+  if (typeof data.int === 'number' || typeof data.double === 'number')
+    return Buffer.from(String(data.int ?? data.double));
   return Buffer.alloc(0);
 }

@@ -187,3 +187,77 @@ test('bad requests: unknown instance 404, malformed JSON 400, unknown function 4
   expect((await fetch(`${api()}/instances/dup/rewind`, { method: 'POST' })).status).toBe(501);
   expect((await fetch(`${api()}/nothing/here`)).status).toBe(404);
 });
+
+describe('every durable feature, started and followed over HTTP', () => {
+  const cases: [string, string, unknown, (s: any) => void][] = [
+    ['activity chain', 'chain', ['A', 'B'], (s) => expect(s.output).toEqual(['Hello A!', 'Hello B!'])],
+    ['fan-out/fan-in (Task.all)', 'fanOut', 20, (s) => expect(s.output).toBe(380)],
+    ['retry options', 'retry', undefined, (s) => expect(s.output).toBe('ok after 3')],
+    [
+      'retries exhausted',
+      'retryExhaust',
+      undefined,
+      (s) => expect(s.output).toMatch(/caught: TypeError: still broken/),
+    ],
+    ['Task.any with a cancelled timer', 'race', undefined, (s) => expect(s.output).toBe('work')],
+    ['timer', 'timer', 200, (s) => expect(s.output).toBeGreaterThanOrEqual(200)],
+    ['long timer (segments)', 'timer', 2500, (s) => expect(s.output).toBeGreaterThanOrEqual(2500)],
+    ['external event timeout', 'approval', 150, (s) => expect(s.output).toEqual({ approved: false })],
+    [
+      'sub-orchestrations with retry',
+      'parent',
+      undefined,
+      (s) => expect(s.output).toMatchObject({ a: 42, retried: 'child ok' }),
+    ],
+    [
+      'entities (call, signal, entity-to-entity)',
+      'entityUser',
+      'http-feature',
+      (s) => expect(s.output).toBe(7),
+    ],
+    [
+      'continueAsNew and custom status',
+      'counterLoop',
+      0,
+      (s) => {
+        expect(s.output).toBe('done at 4');
+        expect(s.customStatus).toEqual({ n: 4 });
+      },
+    ],
+    ['orchestrator failure', 'throws', undefined, (s) => expect(s.runtimeStatus).toBe('Failed')],
+  ];
+  test.each(cases)('%s', async (_label, name, input, check) => {
+    const res = await fetch(`${api()}/orchestrators/${name}`, {
+      method: 'POST',
+      body: input === undefined ? undefined : JSON.stringify(input),
+    });
+    expect(res.status).toBe(202);
+    const { id } = await json(res);
+    const done = await untilDone(id, 15_000);
+    check(done.body);
+  });
+
+  test('external event raised over HTTP wins the race', async () => {
+    const { id } = await json(
+      await fetch(`${api()}/orchestrators/approval`, { method: 'POST', body: '60000' }),
+    );
+    await host.durable.whenIdle();
+    expect((await json(await fetch(`${api()}/instances/${id}`))).customStatus).toEqual({ stage: 'waiting' });
+    await fetch(`${api()}/instances/${id}/raiseEvent/approval`, { method: 'POST', body: '"bob"' });
+    expect((await untilDone(id)).body.output).toEqual({ approved: true, by: 'bob' });
+  });
+
+  test('a changed orchestrator fails with a non-determinism error', async () => {
+    const { id } = await json(await fetch(`${api()}/orchestrators/changesCode`, { method: 'POST' }));
+    await host.durable.whenIdle();
+    process.env.FIXTURE_CHANGE_CODE = '1';
+    try {
+      await fetch(`${api()}/instances/${id}/raiseEvent/continue`, { method: 'POST' });
+      const done = await untilDone(id);
+      expect(done.body.runtimeStatus).toBe('Failed');
+      expect(done.body.output).toMatch(/Non-deterministic workflow detected/);
+    } finally {
+      delete process.env.FIXTURE_CHANGE_CODE;
+    }
+  });
+});

@@ -18,7 +18,7 @@ export interface CliOptions {
 export function parseArgs(argv: string[], defaultApp: string): CliOptions {
   const o: CliOptions = {
     app: defaultApp,
-    port: Number(process.env.PORT ?? 7071),
+    port: process.env.PORT ? parsePort(process.env.PORT, 'PORT') : 7071,
     verbose: false,
     quiet: false,
     drainMs: 10_000,
@@ -35,18 +35,19 @@ export function parseArgs(argv: string[], defaultApp: string): CliOptions {
         o.app = path.resolve(value());
         break;
       case '--port': {
-        const v = value();
-        o.port = Number(v);
-        if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535)
-          throw new Error(`--port must be 0-65535, not '${v}'`);
+        o.port = parsePort(value(), '--port');
         break;
       }
       case '--data':
         o.data = path.resolve(value());
         break;
-      case '--drain-timeout':
-        o.drainMs = Number(value()) * 1000;
+      case '--drain-timeout': {
+        const v = value();
+        const seconds = /^\d+(\.\d+)?$/.test(v) ? Number(v) : NaN;
+        if (Number.isNaN(seconds)) throw new Error(`--drain-timeout must be a number of seconds, not '${v}'`);
+        o.drainMs = seconds * 1000;
         break;
+      }
       case '--verbose':
         o.verbose = true;
         break;
@@ -64,6 +65,13 @@ export function parseArgs(argv: string[], defaultApp: string): CliOptions {
 }
 
 class HelpRequested extends Error {}
+
+function parsePort(v: string, what: string): number {
+  const port = /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`${what} must be 0-65535, not '${v}'`);
+  return port;
+}
 
 const USAGE = `Usage: npm run host -- [--app DIR] [--port N] [--data DIR] [--drain-timeout SECONDS] [--verbose|--quiet]
 

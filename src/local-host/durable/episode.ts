@@ -142,7 +142,7 @@ export interface BindingOptions {
 /** The orchestrationTrigger payload (DurableOrchestrationBindingInfo), built as JSON text. */
 export function orchestrationBindingJson(o: BindingOptions): string {
   const fresh = o.newEvents.map((e) => JSON.stringify({ ...e, IsPlayed: false }));
-  const history = o.history.length ? `${o.history.join(',')},${fresh.join(',')}` : fresh.join(',');
+  const history = [...o.history, ...fresh].join(',');
   const parts = [
     `"history":[${history}]`,
     `"instanceId":${JSON.stringify(o.instanceId)}`,

@@ -11,7 +11,8 @@ const MAX_DELAY = 2 ** 31 - 1;
 
 export class TimerWheel {
   private heap: DueTimer[] = [];
-  private readonly active = new Set<string>();
+  /** Live timers by key → fire time; heap entries that do not match (cancelled, re-added) are skipped. */
+  private readonly active = new Map<string, number>();
   private handle: NodeJS.Timeout | undefined;
   private armedFor = Number.POSITIVE_INFINITY;
   private stopped = false;
@@ -28,7 +29,7 @@ export class TimerWheel {
 
   add(t: Omit<DueTimer, 'fireAtMs'>): void {
     const timer = { ...t, fireAtMs: Date.parse(t.fireAt) };
-    this.active.add(TimerWheel.key(timer));
+    this.active.set(TimerWheel.key(timer), timer.fireAtMs);
     this.push(timer);
     this.arm();
   }
@@ -38,7 +39,7 @@ export class TimerWheel {
   }
 
   cancelInstance(instanceId: string): void {
-    for (const k of [...this.active]) if (k.startsWith(instanceId + '\u0000')) this.active.delete(k);
+    for (const k of [...this.active.keys()]) if (k.startsWith(instanceId + '\u0000')) this.active.delete(k);
   }
 
   stop(): void {
@@ -65,7 +66,11 @@ export class TimerWheel {
     const due: DueTimer[] = [];
     while (this.heap.length && this.heap[0]!.fireAtMs <= now) {
       const t = this.pop()!;
-      if (this.active.delete(TimerWheel.key(t))) due.push(t);
+      const key = TimerWheel.key(t);
+      if (this.active.get(key) === t.fireAtMs) {
+        this.active.delete(key);
+        due.push(t);
+      }
     }
     if (due.length) this.onDue(due);
     this.arm();

@@ -45,6 +45,8 @@ export interface InvokerOptions {
 export class Invoker {
   private readonly inputProviders = new Map<string, InputProvider>();
   private readonly appHookData: Record<string, unknown> = {};
+  /** App-level hooks (appStart, appTerminate) share one hookData, as in the Node worker. */
+  private readonly appLevelHookData: Record<string, unknown> = {};
   private warnedInputs = new Set<string>();
 
   constructor(
@@ -148,7 +150,11 @@ export class Invoker {
   /** Runs the app-level hooks (`appStart`, `appTerminate`). */
   async runAppHooks(name: 'appStart' | 'appTerminate'): Promise<void> {
     for (const hook of this.registry.hooksNamed(name)) {
-      await hook({ hookData: {}, appHookData: this.appHookData, functionAppDirectory: this.options.appDir });
+      await hook({
+        hookData: this.appLevelHookData,
+        appHookData: this.appHookData,
+        functionAppDirectory: this.options.appDir,
+      });
     }
   }
 

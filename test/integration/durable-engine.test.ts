@@ -79,8 +79,23 @@ test('sub-orchestrations: result, failure caught by the parent, retry', async ()
   expect(s.runtimeStatus).toBe('Completed');
   const out = s.output as { a: number; caught: string; retried: string };
   expect(out.a).toBe(42);
-  expect(out.caught).toMatch(/child exploded/);
+  expect(out.caught).toMatch(/Orchestrator function 'child' failed: child exploded/);
   expect(out.retried).toBe('child ok');
+});
+
+test('failure events carry string Reason and Details, which SDKs before 3.5 require', async () => {
+  const ids = [await h.hub.startNew('parent'), await h.hub.startNew('retryExhaust')];
+  for (const id of ids) {
+    const s = await completion(h.hub, id, 15_000);
+    const failures = (s.history as { EventType: number; Reason?: unknown; Details?: unknown }[]).filter((e) =>
+      [6, 9].includes(e.EventType),
+    );
+    expect(failures.length).toBeGreaterThan(0);
+    for (const f of failures) {
+      expect(typeof f.Reason).toBe('string');
+      expect(typeof f.Details).toBe('string');
+    }
+  }
 });
 
 test('entities: signal, call, entity-to-entity signal', async () => {

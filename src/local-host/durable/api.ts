@@ -115,7 +115,7 @@ async function route(
   if (kind === 'orchestrators' && a && parts.length <= 3 && method === 'POST') {
     const input = await jsonBody(req);
     const id = await hub.startNew(a, input, b || undefined);
-    const payload = managementPayload(base, id);
+    const payload = managementPayload(base, id, hub.hubQueryString());
     const timeout = url.searchParams.get('timeout');
     if (timeout) {
       const done = await hub.waitForCompletion(id, Number(timeout) * 1000);
@@ -210,20 +210,22 @@ async function route(
   sendProblem(res, problem(404, `No Durable HTTP API operation matches ${method} ${url.pathname}.`));
 }
 
+/** The management links of an instance, with the task hub query parameters the extension adds. */
 export function managementPayload(
   base: string,
   id: string,
+  qs: string,
 ): Record<string, string> & { statusQueryGetUri: string } {
   const inst = `${base}instances/${encodeURIComponent(id)}`;
   return {
     id,
-    statusQueryGetUri: inst,
-    sendEventPostUri: `${inst}/raiseEvent/{eventName}`,
-    terminatePostUri: `${inst}/terminate?reason={text}`,
-    rewindPostUri: `${inst}/rewind?reason={text}`,
-    purgeHistoryDeleteUri: inst,
-    restartPostUri: `${inst}/restart`,
-    suspendPostUri: `${inst}/suspend?reason={text}`,
-    resumePostUri: `${inst}/resume?reason={text}`,
+    statusQueryGetUri: `${inst}?${qs}`,
+    sendEventPostUri: `${inst}/raiseEvent/{eventName}?${qs}`,
+    terminatePostUri: `${inst}/terminate?reason={text}&${qs}`,
+    rewindPostUri: `${inst}/rewind?reason={text}&${qs}`,
+    purgeHistoryDeleteUri: `${inst}?${qs}`,
+    restartPostUri: `${inst}/restart?${qs}`,
+    suspendPostUri: `${inst}/suspend?reason={text}&${qs}`,
+    resumePostUri: `${inst}/resume?reason={text}&${qs}`,
   };
 }

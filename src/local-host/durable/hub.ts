@@ -10,7 +10,7 @@ import type { HostComponent, HostContext } from '../context';
 import { parseTimeSpan, resolveSettingRefs } from '../host-json';
 import type { Registration, RpcTypedData } from '../worker/core';
 import { typedDataToJson } from '../worker/typed-data';
-import { mountDurableApi } from './api';
+import { managementPayload, mountDurableApi } from './api';
 import { EntityRunner, parseSchedulerId, type EntityState } from './entities';
 import { EventType, isTerminal, type FailureDetails, type HistoryEvent } from './history';
 import { Instance, type InboxMessage } from './instance';
@@ -587,27 +587,22 @@ export class DurableHub implements HostComponent, HubServices {
   }
 
   /** What the extension puts in a durableClient input binding; the DurableClient calls us back over HTTP. */
+  /** `taskHub=…&connection=Storage`, the query the extension puts on its management URLs. */
+  hubQueryString(): string {
+    return `taskHub=${encodeURIComponent(this.config.hubName)}&connection=Storage`;
+  }
+
+  /** What the extension puts in a durableClient input binding; the DurableClient calls us back over HTTP. */
   clientData(): Record<string, unknown> {
     const base = `${this.ctx.baseUrl()}/runtime/webhooks/durabletask/`;
-    const qs = `taskHub=${encodeURIComponent(this.config.hubName)}&connection=Storage`;
-    const inst = `${base}instances/INSTANCEID`;
+    const qs = this.hubQueryString();
     return {
       taskHubName: this.config.hubName,
       creationUrls: {
         createNewInstancePostUri: `${base}orchestrators/{functionName}[/{instanceId}]?${qs}`,
         waitOnNewInstancePostUri: `${base}orchestrators/{functionName}[/{instanceId}]?timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}&${qs}`,
       },
-      managementUrls: {
-        id: 'INSTANCEID',
-        statusQueryGetUri: `${inst}?${qs}`,
-        sendEventPostUri: `${inst}/raiseEvent/{eventName}?${qs}`,
-        terminatePostUri: `${inst}/terminate?reason={text}&${qs}`,
-        rewindPostUri: `${inst}/rewind?reason={text}&${qs}`,
-        purgeHistoryDeleteUri: `${inst}?${qs}`,
-        restartPostUri: `${inst}/restart?${qs}`,
-        suspendPostUri: `${inst}/suspend?reason={text}&${qs}`,
-        resumePostUri: `${inst}/resume?reason={text}&${qs}`,
-      },
+      managementUrls: managementPayload(base, 'INSTANCEID', qs),
       baseUrl: base,
       requiredQueryStringParameters: qs,
       rpcBaseUrl: base,

@@ -359,17 +359,17 @@ export class OrchestrationRunner {
         },
       ]);
     } else if (status === 'Failed') {
-      output = JSON.stringify(
-        `Orchestrator function '${inst.name}' failed: ${failure?.message ?? 'unknown error'}`,
-      );
+      const reason = failureReason(inst.name, failure);
+      output = JSON.stringify(reason);
       this.appendHistory(inst, [
         {
           EventType: EventType.ExecutionFailed,
           EventId: -1,
           Timestamp: now,
           OrchestrationStatus: 'Failed',
-          Reason: failure?.message,
-          Details: failure?.details?.StackTrace ?? null,
+          Reason: reason,
+          // The extension always sends a string here; SDKs before 3.5 cannot read a failure without it.
+          Details: failure?.details?.StackTrace ?? failure?.message ?? reason,
           FailureDetails: failure?.details ?? {
             ErrorType: 'OrchestrationFailure',
             ErrorMessage: failure?.message ?? '',
@@ -411,17 +411,20 @@ export class OrchestrationRunner {
       });
       return;
     }
-    const reason = status === 'Failed' ? (failure?.message ?? 'failed') : `terminated: ${output ?? ''}`;
-    const message = `Sub-orchestration '${inst.name}' (instance '${inst.id}') ${status === 'Failed' ? 'failed' : 'was terminated'}: ${reason}`;
+    // The parent sees the child's own failure reason, as the extension reports it.
+    const message =
+      status === 'Failed'
+        ? failureReason(inst.name, failure)
+        : `Orchestrator function '${inst.name}' (instance '${inst.id}') was terminated: ${output ?? ''}`;
     this.hub.deliver(p.id, p.executionId, {
       EventType: EventType.SubOrchestrationInstanceFailed,
       EventId: -1,
       Timestamp: now,
       TaskScheduledId: p.taskId,
       Reason: message,
-      Details: failure?.details?.StackTrace ?? null,
+      Details: failure?.details?.StackTrace ?? failure?.message ?? message,
       FailureDetails: {
-        ErrorType: failure?.details?.ErrorType ?? 'SubOrchestrationFailed',
+        ErrorType: failure?.details?.ErrorType ?? 'OrchestrationFailure',
         ErrorMessage: message,
       },
     });
@@ -435,7 +438,12 @@ export function taskFailed(taskId: number, reason: string, details: FailureDetai
     Timestamp: new Date().toISOString(),
     TaskScheduledId: taskId,
     Reason: reason,
-    Details: details.StackTrace ?? null,
+    Details: details.StackTrace ?? details.ErrorMessage,
     FailureDetails: details,
   };
+}
+
+/** "Orchestrator function 'name' failed: message", the extension's wording. */
+function failureReason(name: string, failure: Failure | undefined): string {
+  return `Orchestrator function '${name}' failed: ${failure?.message ?? 'unknown error'}`;
 }

@@ -1,0 +1,149 @@
+/**
+ * One schema over the app settings (process.env): every setting the app reads is named here, with
+ * its default. Parsed once at start-up; a bad value fails fast, naming the setting. Domain code gets
+ * the typed Config, never process.env.
+ */
+import { z } from 'zod';
+import { ConfigError } from '../errors';
+
+export const PROVIDERS = ['offline', 'openai', 'azure-openai', 'openai-compatible'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+const json = <T extends z.ZodType>(schema: T, def: z.input<T>) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined || v.trim() === '') return def;
+      try {
+        return JSON.parse(v) as unknown;
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: `not valid JSON: ${(err as Error).message}` });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+
+/** Per-model price in USD per 1M tokens. */
+const priceTable = z.record(z.string(), z.object({ input: z.number().min(0), output: z.number().min(0) }));
+const rateLimits = z.record(z.string(), z.object({ rpm: z.number().int().min(0).optional(), tpm: z.number().int().min(0).optional() }));
+const contextWindows = z.record(z.string(), z.number().int().positive());
+
+/** The raw settings, by their app-setting names. */
+export const settingsSchema = z.object({
+  LLM_PROVIDER: z.enum(PROVIDERS).default('offline'),
+  LLM_MODEL: optionalString,
+  OPENAI_API_KEY: optionalString,
+  OPENAI_BASE_URL: optionalString,
+  AZURE_OPENAI_ENDPOINT: optionalString,
+  AZURE_OPENAI_API_KEY: optionalString,
+  AZURE_OPENAI_API_VERSION: z.string().default('2024-10-21'),
+  AZURE_OPENAI_DEPLOYMENT: optionalString,
+  OPENAI_COMPATIBLE_BASE_URL: optionalString,
+  OPENAI_COMPATIBLE_API_KEY: optionalString,
+  /** Per-agent overrides as JSON: {"architect": {"provider": "azure-openai", "deployment": "gpt-4o"}}. */
+  AGENT_MODELS: json(
+    z.record(
+      z.string(),
+      z.object({ provider: z.enum(PROVIDERS).optional(), model: z.string().optional(), deployment: z.string().optional() }),
+    ),
+    {},
+  ),
+  LLM_TIMEOUT_MS: int(60_000, 1),
+  LLM_MAX_RETRIES: int(3),
+  LLM_RETRY_BASE_MS: int(500),
+  LLM_RETRY_MAX_MS: int(30_000),
+  LLM_MAX_CONCURRENCY: int(16, 1),
+  LLM_RATE_LIMITS: json(rateLimits, {}),
+  LLM_BREAKER_FAILURES: int(5, 1),
+  LLM_BREAKER_COOLDOWN_MS: int(30_000),
+  LLM_PRICES: json(priceTable, {}),
+  LLM_CONTEXT_WINDOWS: json(contextWindows, {}),
+  LLM_CACHE_TTL_SECONDS: int(0),
+  LLM_CACHE_MAX_ENTRIES: int(1000, 1),
+  /** Offline model: latency before the first token, per-token delay while streaming. */
+  OFFLINE_LATENCY_MS: int(0),
+  OFFLINE_TOKEN_DELAY_MS: int(0),
+  /** Offline model: injected faults, in order, e.g. "429,500,timeout" (each consumed by one call). */
+  OFFLINE_FAULTS: optionalString,
+  CATALOG_STORE: z.enum(['sqlite', 'memory']).default('sqlite'),
+  CATALOG_SQLITE_PATH: z.string().default('.data/catalog.sqlite'),
+});
+
+export type Settings = z.infer<typeof settingsSchema>;
+
+export interface Config {
+  llm: {
+    provider: ProviderName;
+    model: string | undefined;
+    openai: { apiKey?: string; baseUrl?: string };
+    azure: { endpoint?: string; apiKey?: string; apiVersion: string; deployment?: string };
+    compatible: { baseUrl?: string; apiKey?: string };
+    agentModels: Settings['AGENT_MODELS'];
+    timeoutMs: number;
+    maxRetries: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    maxConcurrency: number;
+    rateLimits: Settings['LLM_RATE_LIMITS'];
+    breakerFailures: number;
+    breakerCooldownMs: number;
+    prices: Settings['LLM_PRICES'];
+    contextWindows: Settings['LLM_CONTEXT_WINDOWS'];
+    cacheTtlSeconds: number;
+    cacheMaxEntries: number;
+    offline: { latencyMs: number; tokenDelayMs: number; faults: string[] };
+  };
+  catalog: { store: 'sqlite' | 'memory'; sqlitePath: string };
+}
+
+/** Parses the settings; throws a ConfigError naming every bad setting. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = settingsSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid app settings: ${problems.join('; ')}`);
+  }
+  const s = parsed.data;
+  return {
+    llm: {
+      provider: s.LLM_PROVIDER,
+      model: s.LLM_MODEL,
+      openai: { apiKey: s.OPENAI_API_KEY, baseUrl: s.OPENAI_BASE_URL },
+      azure: {
+        endpoint: s.AZURE_OPENAI_ENDPOINT,
+        apiKey: s.AZURE_OPENAI_API_KEY,
+        apiVersion: s.AZURE_OPENAI_API_VERSION,
+        deployment: s.AZURE_OPENAI_DEPLOYMENT,
+      },
+      compatible: { baseUrl: s.OPENAI_COMPATIBLE_BASE_URL, apiKey: s.OPENAI_COMPATIBLE_API_KEY },
+      agentModels: s.AGENT_MODELS,
+      timeoutMs: s.LLM_TIMEOUT_MS,
+      maxRetries: s.LLM_MAX_RETRIES,
+      retryBaseMs: s.LLM_RETRY_BASE_MS,
+      retryMaxMs: s.LLM_RETRY_MAX_MS,
+      maxConcurrency: s.LLM_MAX_CONCURRENCY,
+      rateLimits: s.LLM_RATE_LIMITS,
+      breakerFailures: s.LLM_BREAKER_FAILURES,
+      breakerCooldownMs: s.LLM_BREAKER_COOLDOWN_MS,
+      prices: s.LLM_PRICES,
+      contextWindows: s.LLM_CONTEXT_WINDOWS,
+      cacheTtlSeconds: s.LLM_CACHE_TTL_SECONDS,
+      cacheMaxEntries: s.LLM_CACHE_MAX_ENTRIES,
+      offline: {
+        latencyMs: s.OFFLINE_LATENCY_MS,
+        tokenDelayMs: s.OFFLINE_TOKEN_DELAY_MS,
+        faults: s.OFFLINE_FAULTS ? s.OFFLINE_FAULTS.split(',').map((f) => f.trim()).filter(Boolean) : [],
+      },
+    },
+    catalog: { store: s.CATALOG_STORE, sqlitePath: s.CATALOG_SQLITE_PATH },
+  };
+}
+
+/** The names of every app setting the code reads (local.settings.example.json and bicep must agree). */
+export const SETTING_NAMES = Object.keys(settingsSchema.shape);

@@ -2,7 +2,7 @@
  * Token counting with a real tokenizer (o200k_base, the GPT-4o family's encoding) and the context
  * windows of known models. Counts for other models' tokenizers are estimates of the same order.
  */
-import { countTokens as count } from 'gpt-tokenizer/encoding/o200k_base';
+import { countTokens as count } from 'gpt-tokenizer'; // default encoding: o200k_base
 import type { ChatMessage } from './types';
 
 /** Tokens a chat message costs beyond its content (role and separators), as OpenAI documents. */

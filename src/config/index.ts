@@ -9,7 +9,10 @@ import { ConfigError } from '../errors';
 export const PROVIDERS = ['offline', 'openai', 'azure-openai', 'openai-compatible'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
 
-const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+/** An empty value (as local.settings.json templates have) means "not set". */
+const unsetIfEmpty = (v: unknown): unknown => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+const int = (def: number, min = 0) =>
+  z.preprocess(unsetIfEmpty, z.coerce.number().int().min(min).default(def));
 const optionalString = z
   .string()
   .optional()
@@ -31,18 +34,21 @@ const json = <T extends z.ZodType>(schema: T, def: z.input<T>) =>
 
 /** Per-model price in USD per 1M tokens. */
 const priceTable = z.record(z.string(), z.object({ input: z.number().min(0), output: z.number().min(0) }));
-const rateLimits = z.record(z.string(), z.object({ rpm: z.number().int().min(0).optional(), tpm: z.number().int().min(0).optional() }));
+const rateLimits = z.record(
+  z.string(),
+  z.object({ rpm: z.number().int().min(0).optional(), tpm: z.number().int().min(0).optional() }),
+);
 const contextWindows = z.record(z.string(), z.number().int().positive());
 
 /** The raw settings, by their app-setting names. */
 export const settingsSchema = z.object({
-  LLM_PROVIDER: z.enum(PROVIDERS).default('offline'),
+  LLM_PROVIDER: z.preprocess(unsetIfEmpty, z.enum(PROVIDERS).default('offline')),
   LLM_MODEL: optionalString,
   OPENAI_API_KEY: optionalString,
   OPENAI_BASE_URL: optionalString,
   AZURE_OPENAI_ENDPOINT: optionalString,
   AZURE_OPENAI_API_KEY: optionalString,
-  AZURE_OPENAI_API_VERSION: z.string().default('2024-10-21'),
+  AZURE_OPENAI_API_VERSION: z.preprocess(unsetIfEmpty, z.string().default('2024-10-21')),
   AZURE_OPENAI_DEPLOYMENT: optionalString,
   OPENAI_COMPATIBLE_BASE_URL: optionalString,
   OPENAI_COMPATIBLE_API_KEY: optionalString,
@@ -50,7 +56,11 @@ export const settingsSchema = z.object({
   AGENT_MODELS: json(
     z.record(
       z.string(),
-      z.object({ provider: z.enum(PROVIDERS).optional(), model: z.string().optional(), deployment: z.string().optional() }),
+      z.object({
+        provider: z.enum(PROVIDERS).optional(),
+        model: z.string().optional(),
+        deployment: z.string().optional(),
+      }),
     ),
     {},
   ),
@@ -71,8 +81,8 @@ export const settingsSchema = z.object({
   OFFLINE_TOKEN_DELAY_MS: int(0),
   /** Offline model: injected faults, in order, e.g. "429,500,timeout" (each consumed by one call). */
   OFFLINE_FAULTS: optionalString,
-  CATALOG_STORE: z.enum(['sqlite', 'memory']).default('sqlite'),
-  CATALOG_SQLITE_PATH: z.string().default('.data/catalog.sqlite'),
+  CATALOG_STORE: z.preprocess(unsetIfEmpty, z.enum(['sqlite', 'memory']).default('sqlite')),
+  CATALOG_SQLITE_PATH: z.preprocess(unsetIfEmpty, z.string().default('.data/catalog.sqlite')),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;
@@ -138,7 +148,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       offline: {
         latencyMs: s.OFFLINE_LATENCY_MS,
         tokenDelayMs: s.OFFLINE_TOKEN_DELAY_MS,
-        faults: s.OFFLINE_FAULTS ? s.OFFLINE_FAULTS.split(',').map((f) => f.trim()).filter(Boolean) : [],
+        faults: s.OFFLINE_FAULTS
+          ? s.OFFLINE_FAULTS.split(',')
+              .map((f) => f.trim())
+              .filter(Boolean)
+          : [],
       },
     },
     catalog: { store: s.CATALOG_STORE, sqlitePath: s.CATALOG_SQLITE_PATH },

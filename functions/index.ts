@@ -5,3 +5,5 @@
 import './setup';
 import './health';
 import './hello-sequence';
+import './agents';
+import './docs';

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { compiledFixtureApp, freePort, ROOT, spawnHost, waitForHttp } from '../test/helpers/child-host';
+import { agentsBenchmark } from './bench-agents';
 
 interface Row {
   benchmark: string;
@@ -209,6 +210,7 @@ export async function main(args: string[]): Promise<void> {
   await step('throughput', () => throughput(quick ? 1000 : 5000));
   await step('fan-out', () => fanOut(1000));
   await step('memory', () => memory(1000));
+  await step('agent API', () => agentsBenchmark(quick));
   console.log('');
   printTable(rows);
   if (jsonAt >= 0 && args[jsonAt + 1]) fs.writeFileSync(args[jsonAt + 1]!, JSON.stringify(rows, null, 2));

@@ -12,7 +12,12 @@ export class AppError extends Error {
   constructor(
     readonly code: string,
     message: string,
-    readonly options: { retryable?: boolean; status?: number; details?: Record<string, unknown>; cause?: unknown } = {},
+    readonly options: {
+      retryable?: boolean;
+      status?: number;
+      details?: Record<string, unknown>;
+      cause?: unknown;
+    } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = new.target.name;

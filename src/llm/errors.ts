@@ -15,7 +15,12 @@ export type LlmErrorCode =
   | 'LLM.INVALID_OUTPUT'
   | 'LLM.CANCELLED';
 
-const RETRYABLE: ReadonlySet<LlmErrorCode> = new Set(['LLM.RATE_LIMITED', 'LLM.TIMEOUT', 'LLM.SERVER_ERROR', 'LLM.CONNECTION']);
+const RETRYABLE: ReadonlySet<LlmErrorCode> = new Set([
+  'LLM.RATE_LIMITED',
+  'LLM.TIMEOUT',
+  'LLM.SERVER_ERROR',
+  'LLM.CONNECTION',
+]);
 
 const STATUS: Partial<Record<LlmErrorCode, number>> = {
   'LLM.RATE_LIMITED': 429,

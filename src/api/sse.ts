@@ -1,0 +1,65 @@
+/**
+ * Server-Sent Events framing for streamed agent output: `delta` events while the model writes, then
+ * one `result` (or `error`) event. Every event has an `id:`, so a client can tell what it has seen.
+ */
+export type SseEventName = 'delta' | 'result' | 'error';
+
+export interface SseEvent {
+  id: number;
+  event: SseEventName;
+  data: unknown;
+}
+
+export const SSE_HEADERS: Record<string, string> = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  // Reverse proxies (nginx, some gateways) would otherwise buffer the stream.
+  'x-accel-buffering': 'no',
+};
+
+/** One event as text. JSON never contains a raw newline, so `data` is always a single line. */
+export function formatSse(e: SseEvent): string {
+  return `id: ${e.id}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`;
+}
+
+/** Parses an event stream (tests, the benchmark, simple clients); comments and `retry:` are skipped. */
+export function parseSse(text: string): SseEvent[] {
+  const events: SseEvent[] = [];
+  for (const block of text.split(/\r?\n\r?\n/)) {
+    if (block.trim() === '') continue;
+    let id = NaN;
+    let event = 'message';
+    const data: string[] = [];
+    for (const line of block.split(/\r?\n/)) {
+      const colon = line.indexOf(':');
+      if (colon === 0) continue;
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+      if (field === 'id') id = Number(value);
+      else if (field === 'event') event = value;
+      else if (field === 'data') data.push(value);
+    }
+    if (data.length === 0) continue;
+    events.push({ id, event: event as SseEventName, data: JSON.parse(data.join('\n')) as unknown });
+  }
+  return events;
+}
+
+/**
+ * Passes `source` through, giving the event loop a turn after the first item and then at least every
+ * `sliceMs`. A producer that never waits (a cached or offline model) would otherwise run the whole
+ * stream in microtasks: nothing reaches the client until the end, and other requests wait meanwhile.
+ */
+export async function* paced<T>(source: AsyncIterable<T>, sliceMs = 5): AsyncGenerator<T, void, void> {
+  let lastTurn = -Infinity;
+  for await (const item of source) {
+    yield item;
+    if (performance.now() - lastTurn >= sliceMs) {
+      // Two hops: the first lands in this turn's check phase, the second after the next poll phase,
+      // where sockets (the client's, the host's side of a proxy) get to move what was written.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      lastTurn = performance.now();
+    }
+  }
+}

@@ -1,7 +1,8 @@
 /**
  * Agent API benchmark: the compiled app in a child local host with the offline model (no latency),
  * so what is measured is our HTTP path — host, library, validation, runner, serialization — not a
- * model. Closed loop of keep-alive clients on POST /api/agents/execute, and SSE time to first event.
+ * model. POST /api/agents/execute: a closed loop of keep-alive clients (saturation throughput) and an
+ * open loop offering 1,000 req/s (latency at the target rate); SSE time to first event.
  * Run by `npm run bench`, or alone: `node dist/scripts/bench-agents.js [--quick]` after a build.
  */
 import * as fs from 'node:fs';
@@ -95,6 +96,45 @@ async function closedLoop(
   };
 }
 
+/**
+ * `clients` clients together offering `rate` requests/s (each sends on its own schedule, whether or not
+ * earlier answers arrived): latency at a given load, without the queueing of a saturated closed loop.
+ */
+async function openLoop(
+  agent: http.Agent,
+  port: number,
+  body: string,
+  clients: number,
+  rate: number,
+  ms: number,
+): Promise<LoadResult> {
+  const latencies: number[] = [];
+  let failed = 0;
+  const interval = (1000 * clients) / rate;
+  const t0 = performance.now();
+  const client = async (offset: number): Promise<void> => {
+    const pending: Promise<void>[] = [];
+    for (let next = t0 + offset; next < t0 + ms; next += interval) {
+      const wait = next - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      pending.push(
+        exchange(agent, port, '/api/agents/execute', body).then((r) => {
+          if (r.status !== 200) failed++;
+          latencies.push(r.totalMs);
+        }),
+      );
+    }
+    await Promise.all(pending);
+  };
+  await Promise.all(Array.from({ length: clients }, (_, i) => client((i * interval) / clients)));
+  return {
+    requests: latencies.length,
+    failed,
+    seconds: (performance.now() - t0) / 1000,
+    latencies: latencies.sort((a, b) => a - b),
+  };
+}
+
 export async function agentsBenchmark(quick = false): Promise<AgentBenchRow[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lh-bench-agents-'));
   const host = await spawnHost(ROOT, path.join(dir, 'data'), {
@@ -116,6 +156,8 @@ export async function agentsBenchmark(quick = false): Promise<AgentBenchRow[]> {
     await closedLoop(agent, host.port, body, clients, 1000); // warm-up: JIT, caches, sockets
     const load = await closedLoop(agent, host.port, body, clients, quick ? 2000 : 5000);
     const rps = load.requests / load.seconds;
+    const atRate = await openLoop(agent, host.port, body, clients, 1000, quick ? 2000 : 5000);
+    const achieved = atRate.requests / atRate.seconds;
 
     const firsts: number[] = [];
     for (let i = 0; i < 20; i++) {
@@ -131,9 +173,14 @@ export async function agentsBenchmark(quick = false): Promise<AgentBenchRow[]> {
         target: '≥ 1,000 req/s',
       },
       {
-        benchmark: '  latency in that run',
+        benchmark: '  latency at saturation (closed loop: 50 requests always in flight)',
         result: `p50 ${percentile(load.latencies, 50).toFixed(1)} ms, p99 ${percentile(load.latencies, 99).toFixed(1)} ms`,
-        target: 'p99 ≤ 20 ms',
+        target: 'report',
+      },
+      {
+        benchmark: `POST /api/agents/execute, ${clients} clients offering 1,000 req/s together (open loop)`,
+        result: `${achieved.toFixed(0)} req/s served, p50 ${percentile(atRate.latencies, 50).toFixed(1)} ms, p99 ${percentile(atRate.latencies, 99).toFixed(1)} ms${atRate.failed ? `, ${atRate.failed} FAILED` : ''}`,
+        target: '1,000 req/s with p99 ≤ 20 ms',
       },
       {
         benchmark: 'SSE time to first event, POST /api/agents/stream (20 requests)',

@@ -120,11 +120,27 @@ export function builtInAgents(): AgentDefinition[] {
   return structuredClone(BUILT_INS) as AgentDefinition[];
 }
 
-/** A built-in agent by id or name, case-insensitively. */
+const BY_KEY = new Map<string, AgentDefinition>();
+for (const d of BUILT_INS) {
+  deepFreeze(d);
+  BY_KEY.set(d.id, d);
+  BY_KEY.set(d.name.toLowerCase(), d);
+}
+
+/**
+ * A built-in agent by id or name, case-insensitively. The definition is shared and frozen (it is
+ * looked up on every call; copying its long prompt each time showed in profiles).
+ */
 export function findBuiltIn(agent: string): AgentDefinition | undefined {
-  const key = agent.trim().toLowerCase();
-  const def = BUILT_INS.find((d) => d.id === key || d.name.toLowerCase() === key);
-  return def && structuredClone(def);
+  return BY_KEY.get(agent.trim().toLowerCase());
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
+  }
+  return value;
 }
 
 /** Whether an id or name is taken by a built-in agent. */

@@ -10,8 +10,20 @@ export const TOKENS_PER_MESSAGE = 3;
 /** Tokens that prime the assistant's reply. */
 export const REPLY_PRIMING_TOKENS = 3;
 
+/** Counts of recent texts: system prompts and answers repeat across calls, and BPE is the costly part. */
+const memo = new Map<string, number>();
+const MEMO_ENTRIES = 2000;
+const MEMO_MAX_CHARS = 64_000;
+
 export function countTextTokens(text: string): number {
-  return text ? count(text) : 0;
+  if (!text) return 0;
+  if (text.length > MEMO_MAX_CHARS) return count(text);
+  const known = memo.get(text);
+  if (known !== undefined) return known;
+  const n = count(text);
+  if (memo.size >= MEMO_ENTRIES) memo.delete(memo.keys().next().value!);
+  memo.set(text, n);
+  return n;
 }
 
 export function countMessageTokens(messages: ChatMessage[]): number {

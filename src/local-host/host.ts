@@ -11,6 +11,7 @@ import type { HostComponent, HostContext, OutputHandler, RawHttpHandler } from '
 import { openDatabase } from './database';
 import { DurableHub } from './durable/hub';
 import { HttpHost } from './http/server';
+import { captureStreamProxy } from './http/streaming';
 import { createLogger, type HostLogger } from './log';
 import { ServiceBusComponent } from './servicebus/component';
 import { TimerTriggers } from './timer/component';
@@ -102,7 +103,9 @@ export class LocalHost {
 
     // The programming model's capabilities are read once, at start-up (this also starts the library's
     // HTTP stream proxy when the app called app.setup({ enableHttpStream: true })).
-    this.http.setStreamProxyUri((await registry.programmingModel?.getCapabilities?.({}))?.HttpUri);
+    this.http.setStreamProxy(
+      await captureStreamProxy(() => registry.programmingModel?.getCapabilities?.({})),
+    );
     await this.http.listen();
     // The DurableClient rewrites its URLs to localhost:7071 unless WEBSITE_HOSTNAME names the host.
     if (!process.env.WEBSITE_HOSTNAME) {

@@ -58,11 +58,12 @@ describe('built-in agents', () => {
     expect(validatorVerdictSchema.safeParse(bad).success).toBe(false);
   });
 
-  test('findBuiltIn by id or name, case-insensitively; copies callers may change', () => {
+  test('findBuiltIn by id or name, case-insensitively; the definitions are frozen', () => {
     expect(findBuiltIn('ARCHITECT')?.id).toBe('architect');
     expect(findBuiltIn(' Scribe ')?.name).toBe('Scribe');
     expect(findBuiltIn('nobody')).toBeUndefined();
-    findBuiltIn('builder')!.capabilities.push('hacked');
+    // Shared and frozen: a caller cannot change the catalog by accident.
+    expect(() => findBuiltIn('builder')!.capabilities.push('hacked')).toThrow(TypeError);
     expect(findBuiltIn('builder')!.capabilities).not.toContain('hacked');
     expect(isBuiltInName('Validator')).toBe(true);
     expect(isBuiltInName('reviewer')).toBe(false);

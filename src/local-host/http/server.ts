@@ -61,13 +61,10 @@ export class HttpHost implements HostComponent {
     return this.stream?.uri;
   }
 
-  /**
-   * The `HttpUri` capability the programming model returned from `getCapabilities` (undefined when the
-   * app did not enable streaming). The host calls it right after `getCapabilities`, before `listen`.
-   */
-  setStreamProxyUri(uri: string | undefined): void {
+  /** The library's HTTP stream proxy (see captureStreamProxy), when the app enabled streaming. */
+  setStreamProxy(proxy: StreamProxy | undefined): void {
     this.stream?.close();
-    this.stream = uri ? new StreamProxy(uri) : undefined;
+    this.stream = proxy;
   }
 
   /** Longer prefixes win; the handler gets the request untouched (body unread). */

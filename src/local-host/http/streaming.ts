@@ -1,12 +1,13 @@
 /**
- * HTTP streaming (`app.setup({ enableHttpStream: true })`): like the Functions host, the request is
- * forwarded as-is to the library's own HTTP proxy (its `HttpUri` capability) with the invocation id in
- * `x-ms-invocation-id`; the library hands that request to the handler and writes the handler's response
- * to the proxy response, which we relay to the client chunk by chunk.
+ * HTTP streaming (`app.setup({ enableHttpStream: true })`): as with the Functions host, the request
+ * reaches the library through its own HTTP proxy with the invocation id in `x-ms-invocation-id`; the
+ * library hands it to the handler and writes the handler's response to the proxy response, which goes
+ * to the client chunk by chunk.
  */
-import * as http from 'node:http';
+// The module object itself (not an interop copy): captureStreamProxy swaps its createServer.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+import http = require('node:http');
 import { Transform, type TransformCallback } from 'node:stream';
-import { requestHeaders } from './request';
 
 const INVOCATION_ID_HEADER = 'x-ms-invocation-id';
 const HOP_BY_HOP = [
@@ -20,19 +21,19 @@ const HOP_BY_HOP = [
   'expect',
 ];
 
-/** The library's proxy. It listens on every interface; we only ever talk to it over loopback. */
+/**
+ * The library's proxy server, captured when it is created (`captureStreamProxy`). Requests are handed
+ * to it in-process (`server.emit('request', …)`) instead of over a second loopback HTTP connection:
+ * the library runs exactly the code it runs behind the Functions host (its 'request' listener,
+ * `createStreamRequest`, `sendProxyResponse`), and bodies stream straight from and to the client.
+ */
 export class StreamProxy {
-  readonly uri: string;
-  private readonly port: number;
-  private readonly agent = new http.Agent({ keepAlive: true });
+  constructor(
+    readonly uri: string,
+    private readonly server: http.Server,
+  ) {}
 
-  constructor(uri: string) {
-    this.uri = uri;
-    const parsed = new URL(uri);
-    this.port = Number(parsed.port || 80);
-  }
-
-  /** Starts forwarding `req` (body included) for `invocationId` and relays the answer into `res`. */
+  /** Starts the exchange for `invocationId`: the library reads `req`'s body and answers into `res`. */
   open(
     req: http.IncomingMessage,
     res: http.ServerResponse,
@@ -40,71 +41,98 @@ export class StreamProxy {
     invocationId: string,
     limit: number,
   ): ProxyExchange {
-    const headers: Record<string, string> = requestHeaders(req);
-    for (const name of [...HOP_BY_HOP, 'host']) delete headers[name];
-    // Keep the client's framing: chunked uploads stay chunked (whatever the method), no body stays empty.
-    if (req.headers['transfer-encoding'] !== undefined) headers['transfer-encoding'] = 'chunked';
-    else if (req.headers['content-length'] === undefined) headers['content-length'] = '0';
-    Object.assign(headers, {
-      [INVOCATION_ID_HEADER]: invocationId,
-      'x-forwarded-host': url.host,
-      'x-forwarded-proto': url.protocol.replace(':', ''),
-    });
-    const proxyReq = http.request({
-      host: '127.0.0.1',
-      port: this.port,
-      method: req.method,
-      path: url.pathname + url.search,
-      headers,
-      agent: this.agent,
-    });
-    return new ProxyExchange(req, res, proxyReq, limit);
+    return new ProxyExchange(this.server, req, res, url, invocationId, limit);
   }
 
   close(): void {
-    this.agent.destroy();
+    if (this.server.listening) this.server.close();
   }
 }
 
+/**
+ * Calls the programming model's `getCapabilities` and captures the HTTP proxy server the library
+ * creates when streaming is enabled. The library listens on every interface; we close that listener
+ * at once and only ever hand it requests in-process.
+ */
+export async function captureStreamProxy(
+  getCapabilities: () => Promise<Record<string, string> | undefined> | Record<string, string> | undefined,
+): Promise<StreamProxy | undefined> {
+  const servers: http.Server[] = [];
+  const original = http.createServer;
+  const capture = ((...args: Parameters<typeof http.createServer>) => {
+    const server = original(...args);
+    servers.push(server);
+    return server;
+  }) as typeof http.createServer;
+  const mutable = http as { createServer: typeof http.createServer };
+  mutable.createServer = capture;
+  let capabilities: Record<string, string> | undefined;
+  try {
+    capabilities = await getCapabilities();
+  } finally {
+    mutable.createServer = original;
+  }
+  const uri = capabilities?.HttpUri;
+  const server = servers[servers.length - 1];
+  if (!uri || !server) return undefined;
+  const proxy = new StreamProxy(uri, server);
+  // The library's findOpenPort path re-listens asynchronously: close whenever it is listening.
+  if (server.listening) proxy.close();
+  else server.once('listening', () => proxy.close());
+  return proxy;
+}
+
 export class ProxyExchange {
-  /** Resolves when the proxy answered (headers relayed); rejects when the proxy could not be reached. */
+  /** Resolves when the function's response started (status and headers sent). */
   readonly started: Promise<void>;
   /** Resolves when the client response is done: complete, aborted or failed. */
   readonly finished: Promise<void>;
   private hasStarted = false;
   private aborted = false;
+  private readonly body: ByteLimit;
   /** The upload went over the body limit (the exchange was aborted). */
   tooLarge = false;
 
   constructor(
+    server: http.Server,
     req: http.IncomingMessage,
     private readonly res: http.ServerResponse,
-    private readonly proxyReq: http.ClientRequest,
+    url: URL,
+    invocationId: string,
     limit: number,
   ) {
     this.finished = new Promise((resolve) => res.once('close', resolve));
-    // A client that goes away must not leave the proxied request (and the handler's stream) hanging.
+    // A client that goes away must not leave the handler's body stream hanging.
     res.once('close', () => {
       if (!res.writableFinished) this.abort();
     });
-    this.started = new Promise((resolve, reject) => {
-      proxyReq.once('response', (proxyRes) => {
-        this.hasStarted = true;
-        resolve();
-        relay(proxyRes, res);
-      });
-      proxyReq.on('error', (err) => {
-        if (!this.hasStarted) reject(err);
-        else res.destroy(err);
-      });
-    });
-    // Nobody may be waiting on `started` when the invocation failed first.
-    this.started.catch(() => undefined);
-    const limiter = new ByteLimit(limit, () => {
+    let markStarted!: () => void;
+    this.started = new Promise<void>((resolve) => (markStarted = resolve));
+    this.body = new ByteLimit(limit, () => {
       this.tooLarge = true;
       this.abort();
     });
-    req.pipe(limiter).pipe(proxyReq);
+    req.pipe(this.body);
+    // What the library reads of its proxy request: headers (invocation id, forwarded host/proto), url,
+    // method, and the body stream.
+    const headers = {
+      ...req.headers,
+      [INVOCATION_ID_HEADER]: invocationId,
+      'x-forwarded-host': url.host,
+      'x-forwarded-proto': url.protocol.replace(':', ''),
+    };
+    const proxyReq = Object.assign(this.body, {
+      headers,
+      url: url.pathname + url.search,
+      method: req.method,
+    });
+    const proxyRes = new ResponseWriter(res, () => {
+      if (this.aborted) return false;
+      this.hasStarted = true;
+      markStarted();
+      return true;
+    });
+    server.emit('request', proxyReq, proxyRes);
   }
 
   get isStarted(): boolean {
@@ -115,30 +143,58 @@ export class ProxyExchange {
     return this.aborted;
   }
 
-  /** Drops the proxied request (the invocation failed or produced no response). */
+  /** Drops the exchange (the invocation failed, produced no response, or the client left). */
   abort(): void {
     if (this.aborted) return;
     this.aborted = true;
-    this.proxyReq.destroy();
+    this.body.destroy();
     if (this.hasStarted) this.res.destroy();
   }
 }
 
-function relay(proxyRes: http.IncomingMessage, res: http.ServerResponse): void {
-  const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(proxyRes.headers)) {
-    if (value === undefined || HOP_BY_HOP.includes(name) || name === INVOCATION_ID_HEADER) continue;
-    headers[name] = value;
+/**
+ * The response object the library writes to (`sendProxyResponse` uses setHeader, statusCode, write,
+ * end). Headers go out with the first write, flushed at once: a streamed response may take long to
+ * produce its next chunk. Hop-by-hop headers and the internal invocation id are not relayed.
+ */
+class ResponseWriter {
+  statusCode = 200;
+  private readonly headers: Record<string, string | string[]> = {};
+  private state: 'new' | 'open' | 'dropped' = 'new';
+
+  constructor(
+    private readonly res: http.ServerResponse,
+    private readonly onStart: () => boolean,
+  ) {}
+
+  setHeader(name: string, value: string | number | readonly string[]): this {
+    const lower = name.toLowerCase();
+    if (!HOP_BY_HOP.includes(lower) && lower !== INVOCATION_ID_HEADER) {
+      this.headers[name] = typeof value === 'object' ? [...value] : String(value);
+    }
+    return this;
   }
-  res.writeHead(proxyRes.statusCode ?? 200, headers);
-  // Send the status line and headers now: a streamed response may take long to produce its first chunk.
-  res.flushHeaders();
-  proxyRes.pipe(res);
-  proxyRes.on('error', (err) => res.destroy(err));
-  // A proxy response cut short must not look complete to the client.
-  proxyRes.once('close', () => {
-    if (!proxyRes.complete) res.destroy();
-  });
+
+  write(chunk: unknown): boolean {
+    if (!this.open()) return true;
+    return this.res.write(chunk);
+  }
+
+  end(chunk?: unknown): this {
+    if (this.open()) this.res.end(chunk);
+    return this;
+  }
+
+  private open(): boolean {
+    if (this.state === 'new') {
+      this.state = this.onStart() ? 'open' : 'dropped';
+      if (this.state === 'open') {
+        this.res.writeHead(this.statusCode, this.headers);
+        this.res.flushHeaders();
+      }
+    }
+    return this.state === 'open' && !this.res.destroyed;
+  }
 }
 
 /** Fails the upload once more than `limit` bytes went through. */

@@ -3,80 +3,32 @@
  * SQLite catalog): execute, the SSE stream, capabilities, the docs, and a check that every registered
  * HTTP trigger is in the OpenAPI document (and nothing else is). The registry: agents-registry.test.ts.
  */
-import * as fs from 'node:fs';
-import * as http from 'node:http';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { openApiPath } from '../../src/api/routes';
 import { agentResultSchema, capabilitiesSchema } from '../../src/api/schemas';
 import { parseSse } from '../../src/api/sse';
 import type { AgentService } from '../../src/agents/types';
 import { getServices, setAgentServiceForTests } from '../../src/app';
 import { LlmError } from '../../src/llm/errors';
-import { LocalHost } from '../../src/local-host/host';
-import { silentLogger } from '../../src/local-host/log';
+import type { LocalHost } from '../../src/local-host/host';
+import { startProjectHost, type ProjectHost } from '../helpers/project-host';
 
-const ROOT = path.resolve(__dirname, '../..');
 const prompt = 'Design a microservices architecture for an e-commerce platform with 100K daily users';
-const ENV = {
-  LLM_PROVIDER: 'offline',
-  CATALOG_STORE: 'sqlite',
-  OFFLINE_LATENCY_MS: '0',
-  OFFLINE_TOKEN_DELAY_MS: '0',
-};
-const savedEnv: Record<string, string | undefined> = {};
 
-let tmp: string;
+let project: ProjectHost;
 let host: LocalHost;
 let base: string;
 
 beforeAll(async () => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'agents-http-'));
-  // An app folder whose main is the project's TypeScript entry, so jest loads the sources (dist may be stale).
-  const appDir = path.join(tmp, 'app');
-  fs.mkdirSync(appDir);
-  fs.writeFileSync(
-    path.join(appDir, 'package.json'),
-    JSON.stringify({ name: 'agents-http', private: true, main: path.join(ROOT, 'functions', 'index.ts') }),
-  );
-  fs.copyFileSync(path.join(ROOT, 'host.json'), path.join(appDir, 'host.json'));
-  for (const [k, v] of Object.entries({
-    ...ENV,
-    CATALOG_SQLITE_PATH: path.join(tmp, 'db', 'catalog.sqlite'),
-  })) {
-    savedEnv[k] = process.env[k];
-    process.env[k] = v;
-  }
-  host = new LocalHost({
-    appDir,
-    port: 0,
-    dataDir: path.join(tmp, 'data'),
-    logger: silentLogger,
-    printFunctions: false,
-  });
-  await host.start();
-  base = host.baseUrl;
+  project = await startProjectHost('agents-http');
+  ({ host, base } = project);
 });
 
 afterAll(async () => {
-  await host?.stop();
-  setAgentServiceForTests(); // closes the catalog
-  for (const [k, v] of Object.entries(savedEnv)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-  fs.rmSync(tmp, { recursive: true, force: true });
-  // The library never closes its HTTP stream proxy (on Azure the worker just exits).
-  const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
-  for (const h of handles) if (h instanceof http.Server && h.listening) h.close();
+  await project?.stop();
 });
 
 const send = (method: string, route: string, body?: unknown, headers: Record<string, string> = {}) =>
-  fetch(`${base}${route}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
+  project.send(method, route, body, headers);
 
 async function problemOf(res: Response, status: number): Promise<any> {
   expect(res.status).toBe(status);

@@ -3,63 +3,25 @@
  * composition (SQLite catalog, offline model): the CRUD round trip with etags, built-in protection,
  * and a custom agent run through /api/agents/execute.
  */
-import * as fs from 'node:fs';
-import * as http from 'node:http';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { agentDefinitionSchema } from '../../src/api/schemas';
-import { setAgentServiceForTests } from '../../src/app';
-import { LocalHost } from '../../src/local-host/host';
-import { silentLogger } from '../../src/local-host/log';
+import { startProjectHost, type ProjectHost } from '../helpers/project-host';
 
-const ROOT = path.resolve(__dirname, '../..');
 const prompt = 'Review this pull request: it adds retries with exponential backoff to the HTTP client';
-const savedEnv: Record<string, string | undefined> = {};
-let tmp: string;
-let host: LocalHost;
+
+let project: ProjectHost;
 let base: string;
 
 beforeAll(async () => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'agents-registry-'));
-  const appDir = path.join(tmp, 'app'); // main → the TypeScript entry, so jest loads the sources
-  fs.mkdirSync(appDir);
-  const main = path.join(ROOT, 'functions', 'index.ts');
-  fs.writeFileSync(path.join(appDir, 'package.json'), JSON.stringify({ name: 'agents-registry', main }));
-  fs.copyFileSync(path.join(ROOT, 'host.json'), path.join(appDir, 'host.json'));
-  const env = {
-    LLM_PROVIDER: 'offline',
-    CATALOG_STORE: 'sqlite',
-    CATALOG_SQLITE_PATH: path.join(tmp, 'c.sqlite'),
-  };
-  for (const [k, v] of Object.entries(env)) {
-    savedEnv[k] = process.env[k];
-    process.env[k] = v;
-  }
-  const dataDir = path.join(tmp, 'data');
-  host = new LocalHost({ appDir, port: 0, dataDir, logger: silentLogger, printFunctions: false });
-  await host.start();
-  base = host.baseUrl;
+  project = await startProjectHost('agents-registry');
+  ({ base } = project);
 });
 
 afterAll(async () => {
-  await host?.stop();
-  setAgentServiceForTests();
-  for (const [k, v] of Object.entries(savedEnv)) {
-    if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
-  }
-  fs.rmSync(tmp, { recursive: true, force: true });
-  // The library never closes its HTTP stream proxy (on Azure the worker just exits).
-  const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
-  for (const h of handles) if (h instanceof http.Server && h.listening) h.close();
+  await project?.stop();
 });
 
 const send = (method: string, route: string, body?: unknown, headers: Record<string, string> = {}) =>
-  fetch(`${base}${route}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  project.send(method, route, body, headers);
 
 async function problemOf(res: Response, status: number): Promise<any> {
   expect(res.status).toBe(status);

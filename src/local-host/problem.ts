@@ -16,9 +16,11 @@ const TITLES: Record<number, string> = {
   405: 'Method Not Allowed',
   409: 'Conflict',
   410: 'Gone',
-  413: 'Payload Too Large',
+  413: 'Content Too Large',
   500: 'Internal Server Error',
   501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
 };
 
 export function problem(status: number, detail?: string, extra: Record<string, unknown> = {}): Problem {
@@ -31,22 +33,29 @@ export function problem(status: number, detail?: string, extra: Record<string, u
   };
 }
 
+/**
+ * Writes a problem response. When the response has already started (a streamed body), the only honest
+ * signal left is to abort the connection. Headers a failed handler had set are dropped (but a
+ * `connection: close` set while stopping is kept).
+ */
 export function sendProblem(
   res: http.ServerResponse,
   p: Problem,
   headers: Record<string, string> = {},
 ): void {
+  if (res.destroyed || res.writableEnded) return;
   if (res.headersSent) {
-    res.end();
+    res.destroy();
     return;
   }
-  const body = JSON.stringify(p);
+  const body = Buffer.from(JSON.stringify(p), 'utf8');
+  for (const name of res.getHeaderNames()) if (name !== 'connection') res.removeHeader(name);
   res.writeHead(p.status, {
-    'content-type': 'application/problem+json',
-    'content-length': Buffer.byteLength(body),
     ...headers,
+    'content-type': 'application/problem+json; charset=utf-8',
+    'content-length': String(body.length),
   });
-  res.end(body);
+  res.end(res.req?.method === 'HEAD' ? undefined : body);
 }
 
 export function sendJson(

@@ -183,6 +183,9 @@ export class OrchestrationRunner {
         }
         if (sub && typeof a.instanceId === 'string' && a.instanceId) op.child = a.instanceId;
         this.dispatch(inst, op, inst.allocate(op), add);
+        // Only a retried call sends its input again; otherwise the recorded op (rewritten with the
+        // instance after every episode) need not carry it.
+        if (!op.retry) delete op.input;
         return undefined;
       }
       case ActionType.CreateTimer: {

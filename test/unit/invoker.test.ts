@@ -286,6 +286,16 @@ describe('FunctionRegistry', () => {
     );
   });
 
+  test.each(['agent:architect', '1st', 'has space', 'a'.repeat(129)])(
+    "a name the Functions host would refuse ('%s') is refused at registration",
+    (name) => {
+      const r = new FunctionRegistry();
+      expect(() => r.coreApi.registerFunction({ name, bindings }, () => undefined)).toThrow(
+        /must begin with a letter and contain only letters, digits, '_' and '-'/,
+      );
+    },
+  );
+
   test('a function needs a name and a trigger binding', () => {
     const r = new FunctionRegistry();
     expect(() => r.coreApi.registerFunction({ name: '', bindings }, () => undefined)).toThrow(

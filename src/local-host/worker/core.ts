@@ -26,6 +26,9 @@ export interface FunctionMetadata {
 
 export type FunctionCallback = (...args: unknown[]) => unknown;
 
+/** The Functions host's rule for function names. */
+export const FUNCTION_NAME = /^[a-z][a-z0-9_-]{0,127}$/i;
+
 /** One registered function: what `registerFunction` received, plus its trigger binding. */
 export interface Registration {
   name: string;
@@ -127,6 +130,13 @@ export class FunctionRegistry {
     registerFunction: (metadata: FunctionMetadata, callback: FunctionCallback): Disposable => {
       if (typeof metadata?.name !== 'string' || metadata.name === '') {
         throw new Error('registerFunction: a function name is required');
+      }
+      if (!FUNCTION_NAME.test(metadata.name)) {
+        // The Functions host refuses such names at start-up; so does this one, before deploying.
+        throw new Error(
+          `The function name '${metadata.name}' is invalid: it must begin with a letter and contain only ` +
+            "letters, digits, '_' and '-' (at most 128 characters).",
+        );
       }
       const key = metadata.name.toLowerCase();
       if (this.functions.has(key)) {

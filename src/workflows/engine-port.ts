@@ -1,29 +1,28 @@
 /**
  * The workflow interpreter's port and contracts: what it needs from the durable orchestration context
- * (WorkflowContext), the activities it calls (the agent activity per agent type, `workflow:record`),
+ * (WorkflowContext), the activities it calls (the agent activity per agent type, `workflow_record`),
  * the group chat sub-orchestration, and what it returns. Pure types and constants: no I/O.
  */
 import { findBuiltIn } from '../agents/catalog';
 import type { TokenUsage } from '../llm/types';
 import type { OutputRef, RunError, RunStatus, StepPatch, StepStatus } from '../store/runs';
 import type { WorkflowDefinition } from './definition';
+import { BUILT_IN_AGENT_ACTIVITIES } from './names';
 import type { StepKind } from './steps';
 
-/** The one activity that records progress (run record, step records, event log). */
-export const RECORD_ACTIVITY = 'workflow:record';
-/** The group chat sub-orchestration. */
-export const GROUP_CHAT_ORCHESTRATOR = 'workflow_group_chat';
-/** The external event that cancels a run (payload `{reason?}`). */
-export const CANCEL_EVENT = 'workflow:cancel';
-/** The external event that decides an approval step: `approval:<stepId>`, payload ApprovalDecision. */
-export const approvalEventName = (stepId: string): string => `approval:${stepId}`;
-/** Agents with an activity of their own; every other agent runs in `agent:custom`. */
-export const BUILT_IN_AGENT_ACTIVITIES = ['architect', 'builder', 'validator', 'scribe', 'echo'] as const;
+export {
+  approvalEventName,
+  BUILT_IN_AGENT_ACTIVITIES,
+  CANCEL_EVENT,
+  GROUP_CHAT_ORCHESTRATOR,
+  RECORD_ACTIVITY,
+  WORKFLOW_ORCHESTRATOR,
+} from './names';
 
-/** `agent:architect` for a built-in agent (by id or name, any case), `agent:custom` for the others. */
+/** `agent_architect` for a built-in agent (by id or name, any case), `agent_custom` for the others. */
 export function agentActivityName(agent: string): string {
   const id = findBuiltIn(agent)?.id;
-  return id && (BUILT_IN_AGENT_ACTIVITIES as readonly string[]).includes(id) ? `agent:${id}` : 'agent:custom';
+  return id && (BUILT_IN_AGENT_ACTIVITIES as readonly string[]).includes(id) ? `agent_${id}` : 'agent_custom';
 }
 
 /**
@@ -47,7 +46,7 @@ export interface RetryPolicy {
 /**
  * What the interpreter needs from `context.df`. The durable adapter maps each method onto one SDK
  * call: callActivity(WithRetry), callSubOrchestrator, Task.all, Task.any, waitForExternalEvent,
- * createTimer, currentUtcDateTime, TimerTask.cancel, setCustomStatus.
+ * createTimer, currentUtcDateTime, TimerTask.cancel, setCustomStatus, continueAsNew.
  */
 export interface WorkflowContext {
   callActivity(name: string, input: unknown, retry?: RetryPolicy): WorkflowTask;
@@ -59,6 +58,11 @@ export interface WorkflowContext {
   now(): Date;
   cancelTimer(task: WorkflowTask): void;
   setStatus(status: unknown): void;
+  /**
+   * Restarts the orchestration with `input` and an empty history (the group chat uses it to keep its
+   * history bounded). The generator must return right after it; Durable ignores what it returns.
+   */
+  continueAsNew(input: unknown): void;
 }
 
 /**
@@ -77,7 +81,7 @@ export type TemplateVars = { input: unknown; steps: Record<string, Record<string
   unknown
 >;
 
-/** Input of an agent activity (`agent:<id>` or `agent:custom`). */
+/** Input of an agent activity (`agent_<id>` or `agent_custom`). */
 export interface AgentActivityInput {
   runId: string;
   stepId: string;
@@ -89,8 +93,10 @@ export interface AgentActivityInput {
   /** Context values, each a template rendered like the prompt. */
   context?: Record<string, string>;
   vars: TemplateVars;
-  /** 1 for a single call; the iteration in a review loop. */
+  /** 1 for a single call; the iteration in a review loop; the round in a group chat. */
   attempt: number;
+  /** Group chat turns: the activity reports in `keywordFound` whether the output contains this. */
+  detectKeyword?: string;
 }
 
 /** What an agent activity returns: the output is in the run store, history keeps the reference. */
@@ -101,6 +107,8 @@ export interface AgentActivityResult {
   tokens: TokenUsage;
   cost: { total: number };
   model: string;
+  /** Set when the input had `detectKeyword`: whether the output contains it. */
+  keywordFound?: boolean;
 }
 
 /** Input of the group chat sub-orchestration (`instanceId` `<runId>:<stepId>`). */
@@ -114,6 +122,10 @@ export interface GroupChatInput {
   terminate?: { keyword?: string; validatorApproves?: boolean; tokenBudget?: number };
   prompt: string;
   vars: TemplateVars;
+  /** Full rounds per generation before the chat continues as new (group-chat.ts ROUNDS_PER_GENERATION). */
+  roundsPerGeneration?: number;
+  /** Set by continueAsNew only: where the previous generation stopped. */
+  carry?: GroupChatState;
 }
 
 export interface ChatMessageRef {
@@ -121,6 +133,30 @@ export interface ChatMessageRef {
   outputRef: OutputRef;
   summary: string;
 }
+
+/**
+ * What one group chat generation hands to the next (continueAsNew, always at the end of a full round
+ * of a chat that has not ended, so no termination state needs carrying). References and summaries only.
+ */
+export interface GroupChatState {
+  /** Every message so far, in order. */
+  transcript: ChatMessageRef[];
+  /** Turns taken so far (= transcript length); the next call is `<stepId>/turn-<turns + 1>`. */
+  turns: number;
+  /** Full rounds completed. */
+  rounds: number;
+  /** The speaker of the last turn (the selector manager never picks it twice in a row). */
+  lastSpeaker?: string;
+  /** Summed over every call so far: turns, selector and verdict calls. */
+  tokens: TokenUsage;
+  /** USD, summed like tokens. */
+  cost: number;
+  /** 1 for the first generation. */
+  generation: number;
+}
+
+/** Why a group chat ended. */
+export type GroupChatTermination = 'keyword' | 'validator' | 'tokenBudget' | 'maxRounds';
 
 /** What the group chat sub-orchestration returns. */
 export interface GroupChatResult {
@@ -130,6 +166,7 @@ export interface GroupChatResult {
   rounds: number;
   tokens: TokenUsage;
   cost: { total: number };
+  terminatedBy: GroupChatTermination;
 }
 
 /** Payload of the `approval:<stepId>` event. */
@@ -145,11 +182,12 @@ export interface RecordEvent {
   data?: unknown;
 }
 
-/** Input of `workflow:record`: what happened at one point of the run, applied in one call, in order. */
+/** Input of `workflow_record`: what happened at one point of the run, applied in one call, in order. */
 export interface RecordInput {
   runId: string;
   events: RecordEvent[];
-  run?: { status?: RunStatus; error?: RunError };
+  /** `at`: when the status changed (orchestration time), so the run's timestamps match its steps'. */
+  run?: { status?: RunStatus; error?: RunError; at?: string };
   steps?: Record<string, StepPatch>;
 }
 

@@ -3,7 +3,7 @@
  * (`return yield* runWorkflow(port, input)`). It schedules the steps of a validated definition as a
  * DAG — every step whose dependencies completed starts at once, the running steps are multiplexed with
  * one `any` over their current tasks (in plan order) — and records progress through one activity,
- * `workflow:record`, batching what happens at one point into one call (one call in flight at a time, so
+ * `workflow_record`, batching what happens at one point into one call (one call in flight at a time, so
  * the event log keeps its order). No I/O, no clock, no randomness: everything comes from the context.
  *
  * Semantics worth knowing:
@@ -46,7 +46,7 @@ import { executionPlan } from './validate';
 export * from './engine-port';
 export { feedbackText, REVIEW_VALIDATOR_PROMPT, StepError, type StepErrorCode } from './engine-steps';
 
-/** What happened since the last `workflow:record` call. */
+/** What happened since the last `workflow_record` call. */
 class Batch {
   private events: RecordEvent[] = [];
   private steps = new Map<string, StepPatch>();
@@ -314,7 +314,7 @@ export function* runWorkflow(
   };
 
   batch.event('run.started', undefined, { workflowId: definition.id, version: definition.version });
-  batch.setRun({ status: 'running' });
+  batch.setRun({ status: 'running', at: now() });
 
   for (;;) {
     startReady();
@@ -351,7 +351,7 @@ export function* runWorkflow(
   const status: WorkflowOutcome['status'] = !why ? 'completed' : why === 'cancelled' ? 'cancelled' : 'failed';
   const error = stop?.error;
   batch.event(`run.${status}`, undefined, error ? { error } : undefined);
-  batch.setRun({ status, ...(error && { error }) });
+  batch.setRun({ status, at: now(), ...(error && { error }) });
   if (recording) yield recording;
   yield ctx.callActivity(RECORD_ACTIVITY, batch.take(runId));
   ctx.setStatus({ status, steps: Object.fromEntries(Object.values(steps).map((s) => [s.id, s.status])) });

@@ -30,8 +30,8 @@ function run(
 
 const echo = (ms = 0): Record<string, Handler> =>
   withRecord({
-    'agent:echo': (i: AgentActivityInput) => after(ms, agentResult(i.call)),
-    'agent:scribe': (i: AgentActivityInput) => after(ms, agentResult(i.call)),
+    'agent_echo': (i: AgentActivityInput) => after(ms, agentResult(i.call)),
+    'agent_scribe': (i: AgentActivityInput) => after(ms, agentResult(i.call)),
   });
 
 describe('parallel steps', () => {
@@ -48,10 +48,10 @@ describe('parallel steps', () => {
       agentStep('after', '{{ steps.p.output }} {{ steps.p.results | length }}', { dependsOn: ['p'] }),
     ]);
     const { fake, outcome } = run(def, echo(100));
-    expect(fake.trace.filter((l) => l.includes('agent:')).slice(0, 3)).toEqual([
-      'call agent:echo p/left',
-      'call agent:scribe p/branch-2',
-      'done agent:echo p/left',
+    expect(fake.trace.filter((l) => l.includes('agent_')).slice(0, 3)).toEqual([
+      'call agent_echo p/left',
+      'call agent_scribe p/branch-2',
+      'done agent_echo p/left',
     ]);
     expect(outcome.steps.p).toMatchObject({
       status: 'completed',
@@ -92,7 +92,7 @@ describe('parallel steps', () => {
       ['p/item-3', 'z', { index: 3, index0: 2, first: false, last: true, length: 3, revindex: 1 }],
       ['p/aggregate', undefined, undefined],
     ]);
-    expect(calls[3]!.name).toBe('agent:scribe');
+    expect(calls[3]!.name).toBe('agent_scribe');
     expect(calls[3]!.input.vars.results).toEqual(
       ['p/item-1', 'p/item-2', 'p/item-3'].map((t) => ({ $text: [outputRef(t)] })),
     );
@@ -133,10 +133,10 @@ describe('parallel steps', () => {
       },
     ]);
     const script = withRecord({
-      'agent:echo': () => {
+      'agent_echo': () => {
         throw new Error('boom');
       },
-      'agent:scribe': () => after(100, agentResult('b')),
+      'agent_scribe': () => after(100, agentResult('b')),
     });
     const { fake, outcome } = run(def, script);
     expect(outcome.steps.p!.error).toEqual({ code: 'STEP.FAILED', message: 'boom' });
@@ -163,8 +163,8 @@ describe('review steps', () => {
   const script = (passOn: number): Record<string, Handler> => {
     let n = 0;
     return withRecord({
-      'agent:builder': (i: AgentActivityInput) => agentResult(i.call),
-      'agent:validator': (i: AgentActivityInput) =>
+      'agent_builder': (i: AgentActivityInput) => agentResult(i.call),
+      'agent_validator': (i: AgentActivityInput) =>
         agentResult(i.call, { parsed: { score: 50, pass: ++n === passOn, issues } }),
     });
   };
@@ -173,10 +173,10 @@ describe('review steps', () => {
     const { fake, outcome } = run(reviewFlow(3), script(2));
     const calls = fake.agentCalls();
     expect(calls.map((c) => [c.name, c.input.call, c.input.attempt])).toEqual([
-      ['agent:builder', 'rv/builder-1', 1],
-      ['agent:validator', 'rv/validator-1', 1],
-      ['agent:builder', 'rv/builder-2', 2],
-      ['agent:validator', 'rv/validator-2', 2],
+      ['agent_builder', 'rv/builder-1', 1],
+      ['agent_validator', 'rv/validator-1', 1],
+      ['agent_builder', 'rv/builder-2', 2],
+      ['agent_validator', 'rv/validator-2', 2],
     ]);
     expect(calls[0]!.input.vars).toMatchObject({ iteration: 1, feedback: '' });
     expect(calls[2]!.input.vars).toMatchObject({

@@ -31,7 +31,7 @@ const designAndDocument = (onTimeout?: string): WorkflowDefinition => {
 const echoAgents = (...agents: string[]): Record<string, Handler> =>
   withRecord(
     Object.fromEntries(
-      agents.map((a) => [`agent:${a}`, (input: AgentActivityInput) => agentResult(input.call)]),
+      agents.map((a) => [`agent_${a}`, (input: AgentActivityInput) => agentResult(input.call)]),
     ),
   );
 
@@ -54,13 +54,13 @@ const flow = (steps: Record<string, unknown>[], extra: Record<string, unknown> =
   validateWorkflow(workflow(steps, extra));
 
 describe('agentActivityName', () => {
-  it('names the activity of each built-in agent and agent:custom for the others', () => {
-    expect(agentActivityName('architect')).toBe('agent:architect');
-    expect(agentActivityName('Scribe')).toBe('agent:scribe');
-    expect(agentActivityName('validator')).toBe('agent:validator');
-    expect(agentActivityName('echo')).toBe('agent:echo');
-    expect(agentActivityName('builder')).toBe('agent:builder');
-    expect(agentActivityName('my-reviewer')).toBe('agent:custom');
+  it('names the activity of each built-in agent and agent_custom for the others', () => {
+    expect(agentActivityName('architect')).toBe('agent_architect');
+    expect(agentActivityName('Scribe')).toBe('agent_scribe');
+    expect(agentActivityName('validator')).toBe('agent_validator');
+    expect(agentActivityName('echo')).toBe('agent_echo');
+    expect(agentActivityName('builder')).toBe('agent_builder');
+    expect(agentActivityName('my-reviewer')).toBe('agent_custom');
   });
 });
 
@@ -84,7 +84,7 @@ describe('runWorkflow: design-and-document (sequential chain with an approval)',
     });
 
     const [design, docs] = fake.agentCalls();
-    expect(design!.name).toBe('agent:architect');
+    expect(design!.name).toBe('agent_architect');
     expect(design!.input).toEqual({
       runId: 'run-1',
       stepId: 'design',
@@ -94,7 +94,7 @@ describe('runWorkflow: design-and-document (sequential chain with an approval)',
       vars: { input: { topic: 'a cache' }, steps: {} },
       attempt: 1,
     });
-    expect(docs!.name).toBe('agent:scribe');
+    expect(docs!.name).toBe('agent_scribe');
     expect(docs!.at).toBe(60_000);
     expect(docs!.input.vars.steps).toEqual({
       design: { output: { $text: [outputRef('design')] } },
@@ -137,7 +137,7 @@ describe('runWorkflow: design-and-document (sequential chain with an approval)',
     expect(outcome.status).toBe('completed');
     expect(outcome.steps.gate).toMatchObject({ status: 'completed', approved: false, summary: 'rejected' });
     expect(outcome.steps.docs).toMatchObject({ status: 'skipped', reason: "approval 'gate' was rejected" });
-    expect(fake.agentCalls().map((c) => c.name)).toEqual(['agent:architect']);
+    expect(fake.agentCalls().map((c) => c.name)).toEqual(['agent_architect']);
     expect(fake.recordedEvents().find((e) => e.type === 'step.skipped')).toEqual({
       type: 'step.skipped',
       stepId: 'docs',
@@ -163,7 +163,11 @@ describe('runWorkflow: design-and-document (sequential chain with an approval)',
         code: 'APPROVAL.TIMEOUT',
         message: "Step 'gate' failed: Approval 'gate' got no decision within PT10M",
       });
-      expect(fake.records().at(-1)!.run).toEqual({ status: 'failed', error: outcome.error });
+      expect(fake.records().at(-1)!.run).toEqual({
+        status: 'failed',
+        error: outcome.error,
+        at: expect.any(String),
+      });
     }
   });
 
@@ -185,7 +189,7 @@ describe('runWorkflow: design-and-document (sequential chain with an approval)',
 
 describe('runWorkflow: scheduling', () => {
   const slow: Record<string, Handler> = withRecord({
-    'agent:echo': (input: AgentActivityInput) => after(100, agentResult(input.call)),
+    agent_echo: (input: AgentActivityInput) => after(100, agentResult(input.call)),
   });
 
   it('starts independent steps together and a join step after both', () => {
@@ -196,14 +200,14 @@ describe('runWorkflow: scheduling', () => {
     ]);
     const { fake, outcome } = run(def, slow);
     expect(outcome.status).toBe('completed');
-    const agentLines = fake.trace.filter((l) => l.includes('agent:'));
+    const agentLines = fake.trace.filter((l) => l.includes('agent_'));
     expect(agentLines).toEqual([
-      'call agent:echo a',
-      'call agent:echo b',
-      'done agent:echo a',
-      'done agent:echo b',
-      'call agent:echo c',
-      'done agent:echo c',
+      'call agent_echo a',
+      'call agent_echo b',
+      'done agent_echo a',
+      'done agent_echo b',
+      'call agent_echo c',
+      'done agent_echo c',
     ]);
     expect(fake.clock).toBe(200);
     expect(
@@ -241,10 +245,10 @@ describe('runWorkflow: scheduling', () => {
       agentStep('d', 'D', { dependsOn: ['a'] }),
     ]);
     const script = withRecord({
-      'agent:echo': () => {
+      agent_echo: () => {
         throw new Error('model unavailable');
       },
-      'agent:scribe': (input: AgentActivityInput) => after(50, agentResult(input.call)),
+      agent_scribe: (input: AgentActivityInput) => after(50, agentResult(input.call)),
     });
     const { fake, outcome } = run(def, script);
     expect(outcome.status).toBe('failed');
@@ -264,12 +268,12 @@ describe('runWorkflow: scheduling', () => {
       agentStep('b', 'B', { dependsOn: ['a'], timeout: 'PT30S', agent: 'scribe' }),
     ]);
     const script = withRecord({
-      'agent:echo': (input: AgentActivityInput) => {
+      agent_echo: (input: AgentActivityInput) => {
         attempts += 1;
         if (attempts < 3) throw new Error('flaky');
         return agentResult(input.call);
       },
-      'agent:scribe': () => after(60_000, agentResult('late')),
+      agent_scribe: () => after(60_000, agentResult('late')),
     });
     const { fake, outcome } = run(def, script);
     const calls = fake.agentCalls().filter((c) => c.input.call === 'a');
@@ -343,7 +347,7 @@ describe('runWorkflow: scheduling', () => {
         { type: 'run.started', data: { workflowId: 'test-flow', version: '1' } },
         { type: 'step.started', stepId: 'a', data: { kind: 'agent' } },
       ],
-      run: { status: 'running' },
+      run: { status: 'running', at: '2026-01-01T00:00:00.000Z' },
       steps: {
         a: { kind: 'agent', agent: 'echo', status: 'running', startedAt: '2026-01-01T00:00:00.000Z' },
       },
@@ -358,13 +362,13 @@ describe('runWorkflow: scheduling', () => {
       cost: { currency: 'USD', total: 0.001 },
     });
     expect(records.at(-1)!.events.map((e) => e.type)).toEqual(['step.completed', 'run.completed']);
-    expect(records.at(-1)!.run).toEqual({ status: 'completed' });
+    expect(records.at(-1)!.run).toEqual({ status: 'completed', at: '2026-01-01T00:00:00.000Z' });
     expect(fake.statuses.at(-1)).toEqual({ status: 'completed', steps: { a: 'completed', b: 'completed' } });
   });
 
   it('the fake refuses an activity its script does not know', () => {
     expect(() => run(flow([agentStep('a', 'A')]), withRecord({}))).toThrow(
-      "the script has no activity 'agent:echo'",
+      "the script has no activity 'agent_echo'",
     );
   });
 });
@@ -378,11 +382,11 @@ describe('runWorkflow: built-in templates end to end', () => {
   const pipelineScript = (): Record<string, Handler> => {
     let reviews = 0;
     return withRecord({
-      'agent:architect': (i: AgentActivityInput) => after(50, agentResult(i.call)),
-      'agent:builder': (i: AgentActivityInput) => after(50, agentResult(i.call)),
-      'agent:validator': (i: AgentActivityInput) =>
+      agent_architect: (i: AgentActivityInput) => after(50, agentResult(i.call)),
+      agent_builder: (i: AgentActivityInput) => after(50, agentResult(i.call)),
+      agent_validator: (i: AgentActivityInput) =>
         after(50, agentResult(i.call, { parsed: verdict(++reviews > 1) })),
-      'agent:scribe': (i: AgentActivityInput) => after(50, agentResult(i.call)),
+      agent_scribe: (i: AgentActivityInput) => after(50, agentResult(i.call)),
     });
   };
 
@@ -453,9 +457,9 @@ describe('runWorkflow: built-in templates end to end', () => {
     );
     expect(outcome.status).toBe('completed');
     expect(fake.agentCalls().map((c) => `${c.name} ${c.input.call}`)).toEqual([
-      'agent:architect analysis/item-1',
-      'agent:architect analysis/item-2',
-      'agent:scribe analysis/aggregate',
+      'agent_architect analysis/item-1',
+      'agent_architect analysis/item-2',
+      'agent_scribe analysis/aggregate',
     ]);
     expect(outcome.steps.analysis).toMatchObject({ calls: 3, summary: 'analysis/aggregate' });
   });

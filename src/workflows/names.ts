@@ -1,0 +1,20 @@
+/**
+ * The names of the workflow functions and events, in a module with no imports: `functions/` registers
+ * them at start-up without loading the interpreter. Function names follow the Functions host's rule
+ * (a letter, then letters, digits, `_` or `-`); event names are free text.
+ */
+
+/** The orchestration that interprets a workflow definition (instance id = run id). */
+export const WORKFLOW_ORCHESTRATOR = 'workflow_run';
+/** The group chat sub-orchestration (instance id `<runId>:<stepId>`). */
+export const GROUP_CHAT_ORCHESTRATOR = 'workflow_group_chat';
+/** The one activity that records progress (run record, step records, event log). */
+export const RECORD_ACTIVITY = 'workflow_record';
+/** Agents with an activity of their own (`agent_<id>`); every other agent runs in `agent_custom`. */
+export const BUILT_IN_AGENT_ACTIVITIES = ['architect', 'builder', 'validator', 'scribe', 'echo'] as const;
+/** Every agent activity's name. */
+export const AGENT_ACTIVITY_NAMES = [...BUILT_IN_AGENT_ACTIVITIES, 'custom'].map((id) => `agent_${id}`);
+/** The external event that cancels a run (payload `{reason?}`). */
+export const CANCEL_EVENT = 'workflow:cancel';
+/** The external event that decides an approval step: `approval:<stepId>`, payload ApprovalDecision. */
+export const approvalEventName = (stepId: string): string => `approval:${stepId}`;

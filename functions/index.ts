@@ -6,4 +6,7 @@ import './setup';
 import './health';
 import './hello-sequence';
 import './agents';
+import './workflows-registry';
+import './workflows';
+import './runs';
 import './docs';

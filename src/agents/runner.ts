@@ -6,7 +6,7 @@
 import type { ProviderName } from '../config';
 import { NotFoundError } from '../errors';
 import type { ChatMessage, ChatModel, ChatRequest, ChatResult, TokenUsage } from '../llm/types';
-import type { CatalogStore } from '../store/catalog';
+import type { AgentCatalog } from '../store/catalog';
 import { fitToWindow, type Budget, type BudgetInput } from './budget';
 import { builtInAgents, findBuiltIn, isBuiltInName } from './catalog';
 import { contextMessage } from './context';
@@ -35,7 +35,7 @@ export interface ResolvedModel {
 }
 
 export interface AgentRunnerDeps {
-  store: CatalogStore;
+  store: AgentCatalog;
   resolveModel: (def: AgentDefinition) => ResolvedModel;
   costOf: (model: string, usage: TokenUsage) => Cost;
   /** Context windows by model name (settings: LLM_CONTEXT_WINDOWS). */

@@ -112,13 +112,17 @@ export function buildOpenApiDocument(routes: RouteSpec[] = Object.values(ROUTES)
       title: API_TITLE,
       version: API_VERSION,
       description:
-        'Runs AI agents (Architect, Builder, Validator, Scribe, Echo and custom agents) on Azure Functions. ' +
+        'Runs AI agents (Architect, Builder, Validator, Scribe, Echo and custom agents) and multi-agent ' +
+        'workflows (durable orchestrations) on Azure Functions. ' +
         'Errors are RFC 9457 problem details (application/problem+json) with a stable `code`.',
     },
     servers: [{ url: '/' }],
     tags: [
       { name: 'agents', description: 'Run agents' },
       { name: 'registry', description: 'Agent definitions' },
+      { name: 'workflows', description: 'Workflow definitions (versioned)' },
+      { name: 'runs', description: 'Workflow runs: start, follow (SSE), approve, cancel' },
+      { name: 'monitoring', description: 'Run metrics' },
       { name: 'orchestrations', description: 'Durable orchestrations' },
       { name: 'system', description: 'Health and documentation' },
     ],

@@ -4,6 +4,7 @@
  * registered HTTP trigger against the document). Schemas are named, not imported: registering the
  * functions must not load zod and the schemas (cold start); openapi.ts resolves the names.
  */
+import { RUN_ROUTES } from './run-routes';
 import type { SchemaName } from './schemas';
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -43,6 +44,7 @@ export const ROUTE_PREFIX = 'api';
 
 const MODEL_PROBLEMS = [422, 429, 500, 502, 503, 504];
 const ETAG = 'Entity tag of the stored definition (quoted); send it back in If-Match';
+const WORKFLOW_ETAG = 'Entity tag of this version (quoted); send it back in If-Match to add the next one';
 
 export const ROUTES = {
   health: {
@@ -165,6 +167,84 @@ export const ROUTES = {
     responses: { 204: { description: 'Deleted' } },
     problems: [404, 409, 500],
   },
+  listWorkflows: {
+    name: 'listWorkflows',
+    method: 'GET',
+    route: 'v1/workflows',
+    summary: 'List workflows (built-in templates and the latest version of each stored one)',
+    tag: 'workflows',
+    responses: { 200: { description: 'Every workflow', schema: 'WorkflowList' } },
+    problems: [500],
+  },
+  createWorkflow: {
+    name: 'createWorkflow',
+    method: 'POST',
+    route: 'v1/workflows',
+    summary: 'Store a new workflow (its first version)',
+    description:
+      'The body is JSON, or YAML with Content-Type application/yaml or text/yaml. The definition is ' +
+      'validated in full (agents, built-in or custom, step references, cycles, templates); a 400 lists ' +
+      'every violation with its path. `version` defaults to "1".',
+    tag: 'workflows',
+    request: { schema: 'WorkflowDefinitionRequest', required: true },
+    responses: {
+      201: {
+        description: 'Created',
+        schema: 'Workflow',
+        headers: { location: 'The URL of the new workflow', etag: WORKFLOW_ETAG },
+      },
+    },
+    problems: [400, 409, 500],
+  },
+  getWorkflow: {
+    name: 'getWorkflow',
+    method: 'GET',
+    route: 'v1/workflows/{id}',
+    summary: 'Read a workflow: the latest version, or the one in `?version=`',
+    description:
+      'Query parameter `version` (optional): the version to read; without it, the latest. The answer ' +
+      'lists every version in `versions`. Built-in templates are readable by id.',
+    tag: 'workflows',
+    params: { id: 'Workflow id (a built-in template id too)' },
+    responses: { 200: { description: 'The workflow', schema: 'Workflow', headers: { etag: WORKFLOW_ETAG } } },
+    problems: [404, 500],
+  },
+  updateWorkflow: {
+    name: 'updateWorkflow',
+    method: 'PUT',
+    route: 'v1/workflows/{id}',
+    summary: 'Store a new version of a workflow',
+    description:
+      'Adds a version, which becomes the latest; stored versions never change (runs pin theirs). Without ' +
+      '`version` in the body the next whole number is taken. JSON or YAML, validated as on POST; a body ' +
+      '`id` must match the path. With If-Match, only over the latest version the client read (else 412). ' +
+      'Repeating the same version with the same content answers it again; with other content it is a ' +
+      '409 (CATALOG.WORKFLOW_VERSION_EXISTS). Built-in templates cannot be changed (409 WORKFLOW.BUILTIN).',
+    tag: 'workflows',
+    params: { id: 'Workflow id' },
+    requestHeaders: [{ name: 'If-Match', description: 'The ETag of the latest version the client read' }],
+    request: { schema: 'WorkflowDefinitionRequest', required: true },
+    responses: {
+      200: {
+        description: 'The stored version',
+        schema: 'Workflow',
+        headers: { etag: WORKFLOW_ETAG, 'content-location': 'The URL of this version' },
+      },
+    },
+    problems: [400, 404, 409, 412, 500],
+  },
+  deleteWorkflow: {
+    name: 'deleteWorkflow',
+    method: 'DELETE',
+    route: 'v1/workflows/{id}',
+    summary: 'Delete a workflow, every version',
+    description:
+      'Runs already started keep the definition they pinned. Built-in templates cannot be deleted (409).',
+    tag: 'workflows',
+    params: { id: 'Workflow id' },
+    responses: { 204: { description: 'Deleted' } },
+    problems: [404, 409, 500],
+  },
   openApiDocument: {
     name: 'openApiDocument',
     method: 'GET',
@@ -183,6 +263,7 @@ export const ROUTES = {
     responses: { 200: { description: 'The documentation page', contentType: 'text/html' } },
     problems: [],
   },
+  ...RUN_ROUTES,
 } satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;

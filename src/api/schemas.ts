@@ -7,6 +7,22 @@ import { z } from 'zod';
 import { agentDefinitionSchema as agentDefinitionInputSchema } from '../agents/definition';
 import { DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE } from '../agents/runner';
 import { PROVIDERS } from '../config';
+import {
+  approvalAcceptedSchema,
+  approvalRequestSchema,
+  cancelAcceptedSchema,
+  cancelRequestSchema,
+  metricsSchema,
+  runEventSchema,
+  runPageSchema,
+  runSchema,
+  runStartedSchema,
+  startRunRequestSchema,
+} from './run-schemas';
+import {
+  stepSchema,
+  workflowDefinitionSchema as workflowDefinitionInputSchema,
+} from '../workflows/definition';
 
 const jsonObject = z.record(z.string(), z.unknown());
 
@@ -219,6 +235,63 @@ export const agentDefinitionSchema = z
 
 export const agentListSchema = z.array(agentDefinitionSchema).meta({ description: 'Every agent.' });
 
+/**
+ * A workflow definition as clients send it: the workflow layer's own schema (definition.ts), so the API
+ * documents what it validates; validate.ts then checks agents, the step graph and templates as a whole.
+ */
+export const workflowDefinitionRequestSchema = workflowDefinitionInputSchema.meta({
+  description:
+    'A workflow definition, as JSON or as YAML (Content-Type application/yaml or text/yaml). Field names ' +
+    'are camelCase; snake_case aliases such as `depends_on` are accepted. Read-only fields of a workflow ' +
+    'read back from the API (builtIn, latest, createdAt, etag, versions) are accepted and ignored.',
+  example: {
+    id: 'design-and-document',
+    name: 'Design and document',
+    version: '1',
+    input: { type: 'object', properties: { topic: { type: 'string' } }, required: ['topic'] },
+    steps: [
+      { id: 'design', kind: 'agent', agent: 'architect', prompt: 'Design {{ input.topic }}.' },
+      {
+        id: 'document',
+        kind: 'agent',
+        agent: 'scribe',
+        dependsOn: ['design'],
+        prompt: 'Document this design:\n\n{{ steps.design.output }}',
+      },
+    ],
+  },
+});
+
+/** What the registry answers for one workflow version: the normalized definition and its metadata. */
+export const workflowSchema = z
+  .object({
+    id: z.string().meta({ example: 'design-and-document' }),
+    name: z.string().meta({ example: 'Design and document' }),
+    version: z.string().meta({ description: 'This version; a run pins the version it started with' }),
+    description: z.string().optional(),
+    input: jsonObject.optional().meta({ description: 'JSON Schema of the run input' }),
+    budget: z
+      .object({ maxTokens: z.number().int().optional(), maxCostUsd: z.number().optional() })
+      .optional(),
+    steps: z.array(stepSchema),
+    builtIn: z.boolean().meta({ description: 'Built-in templates are read-only' }),
+    latest: z.boolean().meta({ description: 'Whether this is the latest version' }),
+    createdAt: z
+      .string()
+      .optional()
+      .meta({ format: 'date-time', description: 'When this version was stored' }),
+    etag: z.string().optional().meta({ description: 'Send it back in If-Match to add a version safely' }),
+    versions: z
+      .array(z.string())
+      .optional()
+      .meta({ description: 'Every version, oldest first (GET /api/v1/workflows/{id} only)' }),
+  })
+  .meta({ description: 'A workflow version, built-in or stored (the definition with its metadata).' });
+
+export const workflowListSchema = z
+  .array(workflowSchema)
+  .meta({ description: 'The built-in templates, then the latest version of every stored workflow.' });
+
 /** The named schemas, as they appear under components.schemas in the OpenAPI document. */
 export const NAMED_SCHEMAS = {
   ExecuteRequest: executeRequestSchema,
@@ -230,11 +303,24 @@ export const NAMED_SCHEMAS = {
   AgentDefinitionRequest: agentDefinitionRequestSchema,
   AgentDefinition: agentDefinitionSchema,
   AgentList: agentListSchema,
+  WorkflowDefinitionRequest: workflowDefinitionRequestSchema,
+  Workflow: workflowSchema,
+  WorkflowList: workflowListSchema,
   Problem: problemSchema,
   Violation: violationSchema,
   Health: healthSchema,
   OrchestrationStarted: orchestrationStartedSchema,
   OrchestrationInput: z.unknown().meta({ description: 'Any JSON value: the orchestration input.' }),
+  StartRunRequest: startRunRequestSchema,
+  RunStarted: runStartedSchema,
+  Run: runSchema,
+  RunPage: runPageSchema,
+  RunEvent: runEventSchema,
+  ApprovalRequest: approvalRequestSchema,
+  ApprovalAccepted: approvalAcceptedSchema,
+  CancelRequest: cancelRequestSchema,
+  CancelAccepted: cancelAcceptedSchema,
+  Metrics: metricsSchema,
 } satisfies Record<string, z.ZodType>;
 
 export type SchemaName = keyof typeof NAMED_SCHEMAS;

@@ -83,6 +83,15 @@ export const settingsSchema = z.object({
   OFFLINE_FAULTS: optionalString,
   CATALOG_STORE: z.preprocess(unsetIfEmpty, z.enum(['sqlite', 'memory']).default('sqlite')),
   CATALOG_SQLITE_PATH: z.preprocess(unsetIfEmpty, z.string().default('.data/catalog.sqlite')),
+  /** Workflow runs, their step outputs and event logs. */
+  RUN_STORE: z.preprocess(unsetIfEmpty, z.enum(['sqlite', 'memory']).default('sqlite')),
+  RUN_SQLITE_PATH: z.preprocess(unsetIfEmpty, z.string().default('.data/runs.sqlite')),
+  /** Events of finished runs are deleted after this many hours (0 keeps them). */
+  RUN_EVENTS_TTL_HOURS: int(168),
+  /** Model output chunks are coalesced into one `step.delta` event per this many ms (0: no deltas). */
+  RUN_DELTA_FLUSH_MS: int(100),
+  /** SSE heartbeat comment interval on run event streams. */
+  RUN_SSE_HEARTBEAT_MS: int(15_000, 10),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;
@@ -110,6 +119,13 @@ export interface Config {
     offline: { latencyMs: number; tokenDelayMs: number; faults: string[] };
   };
   catalog: { store: 'sqlite' | 'memory'; sqlitePath: string };
+  runs: {
+    store: 'sqlite' | 'memory';
+    sqlitePath: string;
+    eventsTtlHours: number;
+    deltaFlushMs: number;
+    sseHeartbeatMs: number;
+  };
 }
 
 /** Parses the settings; throws a ConfigError naming every bad setting. */
@@ -156,6 +172,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       },
     },
     catalog: { store: s.CATALOG_STORE, sqlitePath: s.CATALOG_SQLITE_PATH },
+    runs: {
+      store: s.RUN_STORE,
+      sqlitePath: s.RUN_SQLITE_PATH,
+      eventsTtlHours: s.RUN_EVENTS_TTL_HOURS,
+      deltaFlushMs: s.RUN_DELTA_FLUSH_MS,
+      sseHeartbeatMs: s.RUN_SSE_HEARTBEAT_MS,
+    },
   };
 }
 

@@ -14,6 +14,7 @@ import { outputRefFor, parseOutputRef, outputNotFound } from './payloads';
 import {
   DEFAULT_UPDATE_RETRIES,
   applyStepPatch,
+  eventsClosed,
   computeTotals,
   isTerminalEvent,
   runExists,
@@ -39,7 +40,9 @@ export class MemoryRunStore implements RunStore, EventLog {
   private readonly keys = new Map<string, string>();
   /** run id → sha256 → text. */
   private readonly outputs = new Map<string, Map<string, string>>();
-  private readonly logs = new Map<string, { last: number; events: RunEvent[] }>();
+  private readonly logs = new Map<string, { last: number; events: RunEvent[]; closed?: boolean }>();
+  /** The last record batch applied per run (appendMany's `batch`). */
+  private readonly batches = new Map<string, number>();
   private readonly appended = new EventEmitter().setMaxListeners(0);
 
   createRun(input: NewRun): Promise<{ run: RunRecord; created: boolean }> {
@@ -115,18 +118,40 @@ export class MemoryRunStore implements RunStore, EventLog {
     if (run?.idempotencyKey !== undefined) this.keys.delete(keyOf(run.tenantId, run.idempotencyKey));
     this.outputs.delete(id);
     this.logs.delete(id);
+    this.batches.delete(id);
     return Promise.resolve(this.runs.delete(id));
   }
 
   append(runId: string, event: NewRunEvent): Promise<RunEvent> {
     return settle(() => {
       const log = this.logs.get(runId) ?? { last: 0, events: [] };
+      if (log.closed) throw eventsClosed(runId);
       this.logs.set(runId, log);
       const stored = jsonClone(toEvent(runId, log.last + 1, event));
       log.last = stored.id;
       log.events.push(stored);
+      if (isTerminalEvent(stored.type)) log.closed = true;
       this.appended.emit(runId);
       return jsonClone(stored);
+    });
+  }
+
+  appendMany(runId: string, events: NewRunEvent[], options: { batch?: number } = {}): Promise<RunEvent[]> {
+    return settle(() => {
+      const { batch } = options;
+      if (batch !== undefined && batch <= (this.batches.get(runId) ?? -Infinity)) return [];
+      const log = this.logs.get(runId) ?? { last: 0, events: [] };
+      const end = events.findIndex((e) => isTerminalEvent(e.type));
+      if (events.length && (log.closed || (end >= 0 && end < events.length - 1))) throw eventsClosed(runId);
+      if (batch !== undefined) this.batches.set(runId, batch);
+      if (!events.length) return [];
+      this.logs.set(runId, log);
+      const stored = events.map((e, i) => jsonClone(toEvent(runId, log.last + 1 + i, e)));
+      log.last += stored.length;
+      log.events.push(...stored);
+      if (end >= 0) log.closed = true;
+      this.appended.emit(runId);
+      return stored.map(jsonClone);
     });
   }
 

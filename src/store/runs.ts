@@ -196,8 +196,19 @@ export interface RunEvent extends NewRunEvent {
 export type Unsubscribe = () => void;
 
 export interface EventLog {
-  /** Appends with the next id of the run, atomically with respect to every other writer. */
+  /**
+   * Appends with the next id of the run, atomically with respect to every other writer. A log is closed
+   * by its terminal event: appending after it is a ConflictError (RUN.EVENTS_CLOSED), so nothing (a late
+   * model delta of a cancelled run) can follow the event that ends every stream.
+   */
   append(runId: string, event: NewRunEvent): Promise<RunEvent>;
+  /**
+   * Appends several events with consecutive ids in one atomic write. With `batch` (a number increasing
+   * per run, as the workflow recorder numbers its batches) the write happens at most once: a batch
+   * number not above the last one applied appends nothing and answers [] — so an activity that runs
+   * again after a crash does not log its events twice.
+   */
+  appendMany(runId: string, events: NewRunEvent[], options?: { batch?: number }): Promise<RunEvent[]>;
   /** Events with id > afterId (default 0), in id order; all of them unless `limit` is given. */
   read(runId: string, options?: { afterId?: number; limit?: number }): Promise<RunEvent[]>;
   /**
@@ -326,6 +337,9 @@ export const runNotFound = (id: string): NotFoundError =>
 
 export const runExists = (id: string): ConflictError =>
   new ConflictError('RUN.EXISTS', `A run with id '${id}' already exists.`);
+
+export const eventsClosed = (id: string): ConflictError =>
+  new ConflictError('RUN.EVENTS_CLOSED', `Run '${id}' has ended: its event log takes no more events.`);
 
 export const updateConflict = (id: string, attempts: number): ConflictError =>
   new ConflictError(

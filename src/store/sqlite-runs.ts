@@ -20,6 +20,8 @@ import { outputNotFound, outputRefFor, parseOutputRef, verifyOutput } from './pa
 import {
   TERMINAL_EVENT_TYPES,
   applyStepPatch,
+  eventsClosed,
+  isTerminalEvent,
   runExists,
   tailEvents,
   type EventLog,
@@ -76,6 +78,8 @@ CREATE TABLE IF NOT EXISTS run_outputs (
   run_id TEXT NOT NULL, sha256 TEXT NOT NULL, step_id TEXT NOT NULL, bytes INTEGER NOT NULL,
   created TEXT NOT NULL, text TEXT NOT NULL, PRIMARY KEY (run_id, sha256)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS run_event_seq (run_id TEXT PRIMARY KEY, last_id INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS run_event_closed (run_id TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS run_event_batches (run_id TEXT PRIMARY KEY, last_batch INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS run_events (
   run_id TEXT NOT NULL, id INTEGER NOT NULL, type TEXT NOT NULL, step_id TEXT, data TEXT, at TEXT NOT NULL,
   PRIMARY KEY (run_id, id)) WITHOUT ROWID;
@@ -97,6 +101,9 @@ export class SqliteRunStore implements RunStore, EventLog {
   private readonly sql: (text: string) => Database.Statement;
   private readonly createTx: Database.Transaction<(run: RunRecord) => { run: RunRecord; created: boolean }>;
   private readonly appendTx: Database.Transaction<(runId: string, event: NewRunEvent) => RunEvent>;
+  private readonly appendManyTx: Database.Transaction<
+    (runId: string, events: NewRunEvent[], batch?: number) => RunEvent[]
+  >;
   private readonly deleteTx: Database.Transaction<(id: string) => boolean>;
 
   /** Opens (and creates when needed) the store in `file`; the folder must exist. */
@@ -133,6 +140,7 @@ export class SqliteRunStore implements RunStore, EventLog {
     });
 
     this.appendTx = this.db.transaction((runId: string, event: NewRunEvent) => {
+      if (this.sql('SELECT 1 FROM run_event_closed WHERE run_id = ?').get(runId)) throw eventsClosed(runId);
       const { last_id } = this.sql(
         `INSERT INTO run_event_seq (run_id, last_id) VALUES (?, 1)
          ON CONFLICT (run_id) DO UPDATE SET last_id = last_id + 1 RETURNING last_id`,
@@ -144,11 +152,31 @@ export class SqliteRunStore implements RunStore, EventLog {
         `INSERT INTO run_events (run_id, id, type, step_id, data, at)
          VALUES (@run_id, @id, @type, @step_id, @data, @at)`,
       ).run(row);
+      if (isTerminalEvent(row.type))
+        this.sql('INSERT OR IGNORE INTO run_event_closed (run_id) VALUES (?)').run(runId);
       return fromEventRow(row);
     });
 
+    // Nested in one IMMEDIATE transaction: the ids are consecutive and the batch lands whole or not at all.
+    this.appendManyTx = this.db.transaction((runId: string, events: NewRunEvent[], batch?: number) => {
+      if (batch !== undefined) {
+        const applied = this.sql(
+          `INSERT INTO run_event_batches (run_id, last_batch) VALUES (@runId, @batch)
+           ON CONFLICT (run_id) DO UPDATE SET last_batch = @batch WHERE last_batch < @batch`,
+        ).run({ runId, batch }).changes;
+        if (!applied) return [];
+      }
+      return events.map((e) => this.appendTx(runId, e));
+    });
+
     this.deleteTx = this.db.transaction((id: string) => {
-      for (const table of ['run_outputs', 'run_events', 'run_event_seq']) {
+      for (const table of [
+        'run_outputs',
+        'run_events',
+        'run_event_seq',
+        'run_event_batches',
+        'run_event_closed',
+      ]) {
         this.sql(`DELETE FROM ${table} WHERE run_id = ?`).run(id);
       }
       return this.sql('DELETE FROM runs WHERE id = ?').run(id).changes > 0;
@@ -239,6 +267,16 @@ export class SqliteRunStore implements RunStore, EventLog {
   append(runId: string, event: NewRunEvent): Promise<RunEvent> {
     return settle(() => {
       const stored = this.appendTx.immediate(runId, event);
+      appended.emit(this.key(runId));
+      return stored;
+    });
+  }
+
+  appendMany(runId: string, events: NewRunEvent[], options: { batch?: number } = {}): Promise<RunEvent[]> {
+    return settle(() => {
+      if (!events.length && options.batch === undefined) return [];
+      const stored = this.appendManyTx.immediate(runId, events, options.batch);
+      if (!stored.length) return stored;
       appended.emit(this.key(runId));
       return stored;
     });

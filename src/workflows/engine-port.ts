@@ -185,6 +185,8 @@ export interface RecordEvent {
 /** Input of `workflow_record`: what happened at one point of the run, applied in one call, in order. */
 export interface RecordInput {
   runId: string;
+  /** 1, 2, 3 … per run (deterministic): the event log applies each batch at most once. */
+  batch?: number;
   events: RecordEvent[];
   /** `at`: when the status changed (orchestration time), so the run's timestamps match its steps'. */
   run?: { status?: RunStatus; error?: RunError; at?: string };

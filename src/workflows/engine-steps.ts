@@ -310,8 +310,10 @@ function* reviewStep(env: StepEnv, step: ReviewStep): StepGen {
 function* approvalStep(env: StepEnv, step: ApprovalStep): StepGen {
   const { ctx } = env;
   const expiresAt = new Date(ctx.now().getTime() + parseDuration(step.timeout));
+  // The recorder renders the prompt (a template) with `vars`, once the stored texts are at hand.
   env.emit('approval.requested', {
     prompt: step.prompt,
+    vars: env.vars(),
     expiresAt: expiresAt.toISOString(),
     onTimeout: step.onTimeout,
   });

@@ -51,6 +51,7 @@ class Batch {
   private events: RecordEvent[] = [];
   private steps = new Map<string, StepPatch>();
   private run: RecordInput['run'];
+  private taken = 0;
 
   event(type: string, stepId?: string, data?: unknown): void {
     this.events.push({ type, ...(stepId !== undefined && { stepId }), ...(data !== undefined && { data }) });
@@ -65,7 +66,8 @@ class Batch {
     return !this.events.length && !this.steps.size && !this.run;
   }
   take(runId: string): RecordInput {
-    const input: RecordInput = { runId, events: this.events };
+    this.taken += 1;
+    const input: RecordInput = { runId, batch: this.taken, events: this.events };
     if (this.run) input.run = this.run;
     if (this.steps.size) input.steps = Object.fromEntries(this.steps);
     this.events = [];

@@ -31,6 +31,7 @@ import {
   agentActivityName,
   type AgentActivityInput,
   type AgentActivityResult,
+  type ChatMessageRef,
   type GroupChatInput,
   type GroupChatResult,
   type GroupChatState,
@@ -191,7 +192,9 @@ export function* runGroupChat(
     terminate.tokenBudget !== undefined && s.tokens.total >= terminate.tokenBudget;
 
   const finish = (terminatedBy: GroupChatTermination): GroupChatResult => {
-    const last = s.transcript.at(-1)!;
+    // The chat's output is its last contribution; a validator's verdict judges the work, it is not it.
+    const isValidator = (m: ChatMessageRef): boolean => findBuiltIn(m.speaker)?.id === 'validator';
+    const last = [...s.transcript].reverse().find((m) => !isValidator(m)) ?? s.transcript.at(-1)!;
     return {
       outputRef: last.outputRef,
       summary: last.summary,

@@ -14,15 +14,19 @@ export const ROOT = path.basename(up2) === 'dist' ? path.dirname(up2) : up2;
 export const DIST = path.join(ROOT, 'dist');
 export const CLI = path.join(DIST, 'src', 'local-host', 'cli.js');
 
-/** A temp app folder whose package.json "main" points at a compiled fixture app under dist/. */
-export function compiledFixtureApp(name: string): string {
+/**
+ * A temp app folder whose package.json "main" points at a compiled fixture app under dist/. Its
+ * host.json is the fixture's own, or the file `options.hostJson` names (e.g. the project's, for a
+ * fixture that wraps the project's app).
+ */
+export function compiledFixtureApp(name: string, options: { hostJson?: string } = {}): string {
   const src = path.join(ROOT, 'test', 'fixtures', 'apps', name);
   const main = path.join(DIST, 'test', 'fixtures', 'apps', name, 'index.js');
   if (!fs.existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `lh-${name}-`));
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name, private: true, main }));
-  if (fs.existsSync(path.join(src, 'host.json')))
-    fs.copyFileSync(path.join(src, 'host.json'), path.join(dir, 'host.json'));
+  const hostJson = options.hostJson ?? path.join(src, 'host.json');
+  if (fs.existsSync(hostJson)) fs.copyFileSync(hostJson, path.join(dir, 'host.json'));
   return dir;
 }
 
@@ -44,6 +48,8 @@ export interface ChildHost {
   output: () => string;
   /** Resolves with the exit code/signal. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Sends `signal` (default SIGTERM: a graceful stop) unless the process already exited; resolves on exit. */
+  stop: (signal?: NodeJS.Signals) => Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 export async function spawnHost(
@@ -67,7 +73,11 @@ export async function spawnHost(
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     proc.on('exit', (code, signal) => resolve({ code, signal })),
   );
-  return { proc, port, baseUrl: `http://127.0.0.1:${port}`, output: () => out, exited };
+  const stop = (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+    return exited;
+  };
+  return { proc, port, baseUrl: `http://127.0.0.1:${port}`, output: () => out, exited, stop };
 }
 
 /** Polls until `url` answers (any status below 500) or the timeout passes. */

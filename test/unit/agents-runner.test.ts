@@ -4,11 +4,11 @@ import { createAgentRunner, type AgentRunnerDeps } from '../../src/agents/runner
 import type { AgentDefinition, AgentRunResult, Cost } from '../../src/agents/types';
 import { NotFoundError } from '../../src/errors';
 import type { TokenUsage } from '../../src/llm/types';
-import type { CatalogStore } from '../../src/store/catalog';
+import type { AgentCatalog } from '../../src/store/catalog';
 import { ScriptedModel, type ScriptStep } from '../fixtures/scripted-model';
 
-/** Just enough of the CatalogStore port for the runner. */
-class InMemoryCatalog implements CatalogStore {
+/** Just enough of the catalog port for the runner. */
+class InMemoryCatalog implements AgentCatalog {
   private readonly agents = new Map<string, AgentDefinition>();
   constructor(defs: AgentDefinition[] = []) {
     for (const d of defs) this.agents.set(d.id, d);

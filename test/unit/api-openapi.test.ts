@@ -41,6 +41,15 @@ it('documents every route of the table, with the health and orchestration routes
     '/api/orchestrators/{orchestratorName}',
     '/api/v1/agents',
     '/api/v1/agents/{id}',
+    '/api/v1/monitoring/metrics',
+    '/api/v1/runs',
+    '/api/v1/runs/{id}',
+    '/api/v1/runs/{id}/approval',
+    '/api/v1/runs/{id}/cancel',
+    '/api/v1/runs/{id}/events',
+    '/api/v1/runs/{id}/steps/{stepId}/output',
+    '/api/v1/workflows',
+    '/api/v1/workflows/{id}',
   ]);
   expect(Object.keys(doc.paths['/api/v1/agents/{id}']).sort()).toEqual(['delete', 'get', 'put']);
 });

@@ -334,6 +334,81 @@ describe.each(adapters)('RunStore + EventLog contract: %s', (_name, open) => {
   });
 
   describe('events', () => {
+    it('closes a log at its terminal event: later appends are RUN.EVENTS_CLOSED, other runs unaffected', async () => {
+      await store.appendMany('r', [{ type: 'run.started' }, { type: 'run.cancelled' }], { batch: 1 });
+      await expect(other.append('r', { type: 'step.delta', data: { delta: 'late' } })).rejects.toMatchObject({
+        code: 'RUN.EVENTS_CLOSED',
+        status: 409,
+      });
+      await expect(store.appendMany('r', [{ type: 'x' }])).rejects.toMatchObject({
+        code: 'RUN.EVENTS_CLOSED',
+      });
+      // The same batch again is still a no-op, not an error.
+      expect(await store.appendMany('r', [{ type: 'run.cancelled' }], { batch: 1 })).toEqual([]);
+      // A batch with events after its terminal one is refused whole.
+      await expect(
+        store.appendMany('r2', [{ type: 'run.completed' }, { type: 'step.delta' }], { batch: 1 }),
+      ).rejects.toMatchObject({ code: 'RUN.EVENTS_CLOSED' });
+      expect(await store.read('r2')).toEqual([]);
+      expect((await store.appendMany('r2', [{ type: 'run.started' }], { batch: 1 }))[0]!.id).toBe(1);
+      expect((await store.read('r')).map((e) => e.type)).toEqual(['run.started', 'run.cancelled']);
+    });
+
+    it('applies a numbered batch at most once, however often and from whichever store it comes', async () => {
+      const batch1 = [{ type: 'run.started' }, { type: 'step.started', stepId: 'a' }];
+      expect((await store.appendMany('r', batch1, { batch: 1 })).map((e) => e.id)).toEqual([1, 2]);
+      expect(await other.appendMany('r', batch1, { batch: 1 })).toEqual([]);
+      const again = await Promise.all(
+        range(6).map((i) =>
+          (i % 2 ? store : other).appendMany('r', [{ type: 'step.completed' }], { batch: 2 }),
+        ),
+      );
+      expect(again.filter((e) => e.length)).toHaveLength(1);
+      // An empty batch still counts; an older number is refused after a newer one.
+      expect(await store.appendMany('r', [], { batch: 3 })).toEqual([]);
+      expect(await store.appendMany('r', [{ type: 'late' }], { batch: 3 })).toEqual([]);
+      expect((await store.appendMany('r', [{ type: 'run.completed' }], { batch: 4 }))[0]!.id).toBe(4);
+      expect((await store.read('r')).map((e) => e.type)).toEqual([
+        'run.started',
+        'step.started',
+        'step.completed',
+        'run.completed',
+      ]);
+      // Batches are per run, and unnumbered appends are unaffected.
+      expect(await store.appendMany('r2', [{ type: 'x' }], { batch: 1 })).toHaveLength(1);
+      expect(await store.appendMany('r3', [{ type: 'y' }])).toHaveLength(1);
+    });
+
+    it('appends a batch with consecutive ids in one write, interleaving with single appends', async () => {
+      await store.append('r', { type: 'run.started' });
+      const batch = await other.appendMany('r', [
+        { type: 'step.started', stepId: 'a', data: { kind: 'agent' } },
+        { type: 'step.completed', stepId: 'a' },
+      ]);
+      expect(batch.map((e) => [e.id, e.type, e.stepId])).toEqual([
+        [2, 'step.started', 'a'],
+        [3, 'step.completed', 'a'],
+      ]);
+      expect(batch[0]!.data).toEqual({ kind: 'agent' });
+      expect(await store.appendMany('r', [])).toEqual([]);
+      await Promise.all(
+        range(20).map((i) =>
+          i % 2
+            ? store.append('r', { type: 'step.delta', data: { i } })
+            : other.appendMany('r', [
+                { type: 'a', data: { i } },
+                { type: 'b', data: { i } },
+              ]),
+        ),
+      );
+      const ids = (await store.read('r')).map((e) => e.id);
+      expect(ids).toEqual(range(33));
+      expect(await store.lastId('r')).toBe(33);
+      // A batch's events are adjacent.
+      const events = await store.read('r');
+      for (const e of events.filter((x) => x.type === 'a')) expect(events[e.id]!.type).toBe('b');
+    });
+
     it('appends with ids 1, 2, 3 per run, with type, step, data and time', async () => {
       const first = await store.append('r1', { type: 'run.started', data: { input: { topic: 'x' } } });
       expect(first).toEqual({
@@ -463,7 +538,11 @@ describe.each(adapters)('RunStore + EventLog contract: %s', (_name, open) => {
       ]).toEqual([0, 1, 2]);
       expect(await other.purgeExpired(10, now)).toBe(0);
       expect(await store.lastId('old')).toBe(2);
-      expect((await other.append('old', { type: 'late' })).id).toBe(3);
+      // The log stays closed after its events expire; ids are never reused.
+      await expect(other.append('old', { type: 'late' })).rejects.toMatchObject({
+        code: 'RUN.EVENTS_CLOSED',
+      });
+      expect(await store.lastId('old')).toBe(2);
       // 'recent' only: 'old' holds no terminal event any more.
       expect(await store.purgeExpired(0, now + 10_000)).toBe(2);
     });

@@ -30,8 +30,8 @@ function run(
 
 const echo = (ms = 0): Record<string, Handler> =>
   withRecord({
-    'agent_echo': (i: AgentActivityInput) => after(ms, agentResult(i.call)),
-    'agent_scribe': (i: AgentActivityInput) => after(ms, agentResult(i.call)),
+    agent_echo: (i: AgentActivityInput) => after(ms, agentResult(i.call)),
+    agent_scribe: (i: AgentActivityInput) => after(ms, agentResult(i.call)),
   });
 
 describe('parallel steps', () => {
@@ -133,10 +133,10 @@ describe('parallel steps', () => {
       },
     ]);
     const script = withRecord({
-      'agent_echo': () => {
+      agent_echo: () => {
         throw new Error('boom');
       },
-      'agent_scribe': () => after(100, agentResult('b')),
+      agent_scribe: () => after(100, agentResult('b')),
     });
     const { fake, outcome } = run(def, script);
     expect(outcome.steps.p!.error).toEqual({ code: 'STEP.FAILED', message: 'boom' });
@@ -163,8 +163,8 @@ describe('review steps', () => {
   const script = (passOn: number): Record<string, Handler> => {
     let n = 0;
     return withRecord({
-      'agent_builder': (i: AgentActivityInput) => agentResult(i.call),
-      'agent_validator': (i: AgentActivityInput) =>
+      agent_builder: (i: AgentActivityInput) => agentResult(i.call),
+      agent_validator: (i: AgentActivityInput) =>
         agentResult(i.call, { parsed: { score: 50, pass: ++n === passOn, issues } }),
     });
   };

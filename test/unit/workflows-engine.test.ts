@@ -119,6 +119,8 @@ describe('runWorkflow: design-and-document (sequential chain with an approval)',
     ]);
     expect(events.find((e) => e.type === 'approval.requested')!.data).toEqual({
       prompt: 'Ship it?',
+      // The recorder renders the prompt with these (stored texts by reference).
+      vars: { input: { topic: 'a cache' }, steps: { design: { output: { $text: [outputRef('design')] } } } },
       expiresAt: '2026-01-01T00:10:00.000Z',
       onTimeout: 'reject',
     });
@@ -341,8 +343,10 @@ describe('runWorkflow: scheduling', () => {
     const def = flow([agentStep('a', 'A'), agentStep('b', 'B', { dependsOn: ['a'] })]);
     const { fake } = run(def, echoAgents('echo'));
     const records = fake.records();
+    expect(records.map((r) => r.batch)).toEqual(records.map((_, i) => i + 1));
     expect(records[0]).toEqual({
       runId: 'run-1',
+      batch: 1,
       events: [
         { type: 'run.started', data: { workflowId: 'test-flow', version: '1' } },
         { type: 'step.started', stepId: 'a', data: { kind: 'agent' } },

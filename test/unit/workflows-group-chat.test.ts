@@ -323,7 +323,9 @@ describe('termination', () => {
       'agent_architect chat/turn-3',
       'agent_validator chat/turn-4',
     ]);
-    expect(result).toMatchObject({ summary: 'pass', rounds: 2, terminatedBy: 'validator' });
+    // The output is the last contribution before the verdict, not the verdict itself.
+    expect(result).toMatchObject({ summary: 'architect chat/turn-3', rounds: 2, terminatedBy: 'validator' });
+    expect(result.transcript.at(-1)!.summary).toBe('pass');
   });
 
   it('asks the validator in a round where the validator participant did not speak (selector)', () => {

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { compiledFixtureApp, freePort, ROOT, spawnHost, waitForHttp } from '../test/helpers/child-host';
 import { agentsBenchmark } from './bench-agents';
+import { workflowsBenchmark } from './bench-workflows';
 
 interface Row {
   benchmark: string;
@@ -211,6 +212,7 @@ export async function main(args: string[]): Promise<void> {
   await step('fan-out', () => fanOut(1000));
   await step('memory', () => memory(1000));
   await step('agent API', () => agentsBenchmark(quick));
+  await step('workflows', () => workflowsBenchmark(quick));
   console.log('');
   printTable(rows);
   if (jsonAt >= 0 && args[jsonAt + 1]) fs.writeFileSync(args[jsonAt + 1]!, JSON.stringify(rows, null, 2));

@@ -86,19 +86,32 @@ export function register(spec: RouteSpec, useCase: UseCase): void {
   app.http(spec.name, { ...httpOptions(spec), handler: handler(useCase) });
 }
 
-const body = async (req: HttpRequest): Promise<unknown> => parseJsonBody(await req.text());
-const id = (req: HttpRequest): string => req.params.id ?? '';
+/**
+ * The app's services, composed on first call. Every trigger file goes through this one, so the
+ * shutdown hook below knows whether there is anything to close (the run store's WAL included).
+ */
+export const appServices = async (): Promise<import('../src/app').AppServices> =>
+  (await composition()).getServices();
 
-register(ROUTES.executeAgent, async (req, deps) => (await agentsApi()).executeAgent(deps, await body(req)));
-register(ROUTES.streamAgent, async (req, deps) => (await agentsApi()).streamAgent(deps, await body(req)));
+/** The JSON body of a request (400 REQUEST.MALFORMED_JSON when it is not JSON). */
+export const jsonBody = async (req: HttpRequest): Promise<unknown> => parseJsonBody(await req.text());
+/** The `{id}` route parameter. */
+export const pathId = (req: HttpRequest): string => req.params.id ?? '';
+
+register(ROUTES.executeAgent, async (req, deps) =>
+  (await agentsApi()).executeAgent(deps, await jsonBody(req)),
+);
+register(ROUTES.streamAgent, async (req, deps) => (await agentsApi()).streamAgent(deps, await jsonBody(req)));
 register(ROUTES.agentCapabilities, async (_req, deps) => (await agentsApi()).capabilities(deps));
 register(ROUTES.listAgents, async (_req, deps) => (await registryApi()).listAgents(deps));
-register(ROUTES.createAgent, async (req, deps) => (await registryApi()).createAgent(deps, await body(req)));
-register(ROUTES.getAgent, async (req, deps) => (await registryApi()).getAgent(deps, id(req)));
-register(ROUTES.updateAgent, async (req, deps) =>
-  (await registryApi()).updateAgent(deps, id(req), await body(req), req.headers.get('if-match')),
+register(ROUTES.createAgent, async (req, deps) =>
+  (await registryApi()).createAgent(deps, await jsonBody(req)),
 );
-register(ROUTES.deleteAgent, async (req, deps) => (await registryApi()).deleteAgent(deps, id(req)));
+register(ROUTES.getAgent, async (req, deps) => (await registryApi()).getAgent(deps, pathId(req)));
+register(ROUTES.updateAgent, async (req, deps) =>
+  (await registryApi()).updateAgent(deps, pathId(req), await jsonBody(req), req.headers.get('if-match')),
+);
+register(ROUTES.deleteAgent, async (req, deps) => (await registryApi()).deleteAgent(deps, pathId(req)));
 
 // On shutdown, close the catalog (if it was ever opened) so SQLite checkpoints its WAL.
 app.hook.appTerminate(async () => {

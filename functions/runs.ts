@@ -11,16 +11,15 @@ import {
   type InvocationContext,
 } from '@azure/functions';
 import * as df from 'durable-functions';
-import { answer, parseJsonBody, type ApiResponse } from '../src/api/http';
+import { answer, type ApiResponse } from '../src/api/http';
 import { RUN_ROUTES } from '../src/api/run-routes';
 import { httpOptions, type RouteSpec } from '../src/api/routes';
 import type { RunsApiDeps } from '../src/api/runs';
 import type { OrchestrationClient } from '../src/workflows/run-service';
-import { lazy, toHttpResponse } from './agents';
+import { appServices, jsonBody, lazy, pathId, toHttpResponse } from './agents';
 
 type RunsUseCase = (req: HttpRequest, deps: RunsApiDeps) => Promise<ApiResponse> | ApiResponse;
 
-const composition = lazy(() => import('../src/app'));
 const runsApi = lazy(() => import('../src/api/runs'));
 const runServices = lazy(() => import('../src/api/run-wiring'));
 
@@ -47,7 +46,7 @@ function handler(useCase: RunsUseCase) {
     const log = (message: string): void => context.error(message);
     const res = await answer(async () => {
       const client = df.getClient(context);
-      const services = (await composition()).getServices();
+      const services = await appServices();
       const deps: RunsApiDeps = {
         service: (await runServices()).runServiceFor(services),
         store: services.runs,
@@ -69,29 +68,26 @@ function register(spec: RouteSpec, useCase: RunsUseCase): void {
   });
 }
 
-const body = async (req: HttpRequest): Promise<unknown> => parseJsonBody(await req.text());
-const id = (req: HttpRequest): string => req.params.id ?? '';
-
 register(RUN_ROUTES.startRun, async (req, deps) =>
-  (await runsApi()).startRun(deps, await body(req), req.headers.get('idempotency-key')),
+  (await runsApi()).startRun(deps, await jsonBody(req), req.headers.get('idempotency-key')),
 );
 register(RUN_ROUTES.listRuns, async (req, deps) => (await runsApi()).listRuns(deps, req.query));
-register(RUN_ROUTES.getRun, async (req, deps) => (await runsApi()).getRun(deps, id(req)));
+register(RUN_ROUTES.getRun, async (req, deps) => (await runsApi()).getRun(deps, pathId(req)));
 register(RUN_ROUTES.getStepOutput, async (req, deps) =>
-  (await runsApi()).getStepOutput(deps, id(req), req.params.stepId ?? ''),
+  (await runsApi()).getStepOutput(deps, pathId(req), req.params.stepId ?? ''),
 );
 register(RUN_ROUTES.runEvents, async (req, deps) =>
   (await runsApi()).runEvents(
     deps,
-    id(req),
+    pathId(req),
     { lastEventId: req.headers.get('last-event-id'), accept: req.headers.get('accept') },
     req.query,
   ),
 );
 register(RUN_ROUTES.decideApproval, async (req, deps) =>
-  (await runsApi()).decideApproval(deps, id(req), await body(req)),
+  (await runsApi()).decideApproval(deps, pathId(req), await jsonBody(req)),
 );
 register(RUN_ROUTES.cancelRun, async (req, deps) =>
-  (await runsApi()).cancelRun(deps, id(req), await body(req)),
+  (await runsApi()).cancelRun(deps, pathId(req), await jsonBody(req)),
 );
 register(RUN_ROUTES.metrics, async (req, deps) => (await runsApi()).metrics(deps, req.query));

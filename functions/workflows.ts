@@ -29,7 +29,7 @@ import {
   WORKFLOW_ORCHESTRATOR,
 } from '../src/workflows/names';
 import type { WorkflowRunInput } from '../src/workflows/run-service';
-import { lazy } from './agents';
+import { appServices, lazy } from './agents';
 
 let engine: typeof EngineModule | undefined;
 let groupChat: typeof GroupChatModule | undefined;
@@ -104,12 +104,10 @@ const groupChatRun: OrchestrationHandler = function* (context: OrchestrationCont
   return yield* asTasks(groupChatModule().runGroupChat(workflowContext(context), input));
 };
 
-const composition = lazy(() => import('../src/app'));
 const activities = lazy(() => import('../src/workflows/activities'));
 
 async function activityDeps(): Promise<ActivitiesModule.WorkflowActivityDeps> {
-  const { getServices } = await composition();
-  const services = getServices();
+  const services = await appServices();
   return {
     agents: services.agents,
     runs: services.runs,
@@ -134,7 +132,7 @@ df.app.activity(RECORD_ACTIVITY, {
 app.timer('purgeRunEvents', {
   schedule: '0 17 * * * *',
   handler: async (_timer: Timer, context: InvocationContext) => {
-    const services = (await composition()).getServices();
+    const services = await appServices();
     const hours = services.config.runs.eventsTtlHours;
     if (hours <= 0) return;
     const deleted = await services.runs.purgeExpired(hours * 3600_000);

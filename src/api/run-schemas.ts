@@ -3,25 +3,7 @@
  * are parsed with them (every violation listed at once); responses are documented from them.
  */
 import { z } from 'zod';
-import { RUN_EVENT_TYPES } from '../store/runs';
-
-const RUN_STATUSES = [
-  'pending',
-  'running',
-  'waiting_for_approval',
-  'completed',
-  'failed',
-  'cancelled',
-] as const;
-const STEP_STATUSES = [
-  'pending',
-  'running',
-  'completed',
-  'failed',
-  'skipped',
-  'waiting_for_approval',
-  'cancelled',
-] as const;
+import { RUN_EVENT_TYPES, RUN_STATUSES, STEP_STATUSES } from '../store/runs';
 
 const budgetSchema = z
   .object({

@@ -8,6 +8,7 @@ import { isOutputRef } from '../store/payloads';
 import {
   isTerminalEvent,
   isTerminalStatus,
+  RUN_STATUSES,
   type EventLog,
   type RunEvent,
   type RunQuery,
@@ -86,23 +87,14 @@ export async function startRun(
   };
 }
 
-const STATUSES: readonly RunStatus[] = [
-  'pending',
-  'running',
-  'waiting_for_approval',
-  'completed',
-  'failed',
-  'cancelled',
-];
-
 /** GET /api/v1/runs?status&workflowId&tenantId&createdFrom&createdTo&limit&continuationToken */
 export async function listRuns(deps: RunsApiDeps, query: URLSearchParams): Promise<ApiResponse> {
   const q: RunQuery = {};
   const problems: { path: string; message: string }[] = [];
   const status = query.get('status');
   if (status !== null) {
-    if ((STATUSES as readonly string[]).includes(status)) q.status = status as RunStatus;
-    else problems.push({ path: 'status', message: `must be one of ${STATUSES.join(', ')}` });
+    if ((RUN_STATUSES as readonly string[]).includes(status)) q.status = status as RunStatus;
+    else problems.push({ path: 'status', message: `must be one of ${RUN_STATUSES.join(', ')}` });
   }
   for (const name of ['workflowId', 'tenantId', 'continuationToken'] as const) {
     const v = query.get(name);

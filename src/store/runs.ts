@@ -7,10 +7,26 @@
 import { ConflictError, NotFoundError } from '../errors';
 import type { TokenUsage } from '../llm/types';
 
-export type RunStatus = 'pending' | 'running' | 'waiting_for_approval' | 'completed' | 'failed' | 'cancelled';
+export const RUN_STATUSES = [
+  'pending',
+  'running',
+  'waiting_for_approval',
+  'completed',
+  'failed',
+  'cancelled',
+] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
 
-export type StepStatus =
-  'pending' | 'running' | 'completed' | 'failed' | 'skipped' | 'waiting_for_approval' | 'cancelled';
+export const STEP_STATUSES = [
+  'pending',
+  'running',
+  'completed',
+  'failed',
+  'skipped',
+  'waiting_for_approval',
+  'cancelled',
+] as const;
+export type StepStatus = (typeof STEP_STATUSES)[number];
 
 export const TERMINAL_RUN_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'cancelled'];
 

@@ -8,6 +8,8 @@ import { ConfigError } from '../errors';
 
 export const PROVIDERS = ['offline', 'openai', 'azure-openai', 'openai-compatible'] as const;
 export type ProviderName = (typeof PROVIDERS)[number];
+export const STORES = ['sqlite', 'memory', 'cosmos'] as const;
+export type StoreKind = (typeof STORES)[number];
 
 /** An empty value (as local.settings.json templates have) means "not set". */
 const unsetIfEmpty = (v: unknown): unknown => (typeof v === 'string' && v.trim() === '' ? undefined : v);
@@ -81,10 +83,10 @@ export const settingsSchema = z.object({
   OFFLINE_TOKEN_DELAY_MS: int(0),
   /** Offline model: injected faults, in order, e.g. "429,500,timeout" (each consumed by one call). */
   OFFLINE_FAULTS: optionalString,
-  CATALOG_STORE: z.preprocess(unsetIfEmpty, z.enum(['sqlite', 'memory']).default('sqlite')),
+  CATALOG_STORE: z.preprocess(unsetIfEmpty, z.enum(STORES).default('sqlite')),
   CATALOG_SQLITE_PATH: z.preprocess(unsetIfEmpty, z.string().default('.data/catalog.sqlite')),
   /** Workflow runs, their step outputs and event logs. */
-  RUN_STORE: z.preprocess(unsetIfEmpty, z.enum(['sqlite', 'memory']).default('sqlite')),
+  RUN_STORE: z.preprocess(unsetIfEmpty, z.enum(STORES).default('sqlite')),
   RUN_SQLITE_PATH: z.preprocess(unsetIfEmpty, z.string().default('.data/runs.sqlite')),
   /** Events of finished runs are deleted after this many hours (0 keeps them). */
   RUN_EVENTS_TTL_HOURS: int(168),
@@ -92,6 +94,26 @@ export const settingsSchema = z.object({
   RUN_DELTA_FLUSH_MS: int(100),
   /** SSE heartbeat comment interval on run event streams. */
   RUN_SSE_HEARTBEAT_MS: int(15_000, 10),
+  /** Cosmos DB (CATALOG_STORE / RUN_STORE = cosmos): account endpoint, database. */
+  COSMOS_ENDPOINT: optionalString,
+  /** Account key, for local stand-ins only; without it the app signs in with DefaultAzureCredential. */
+  COSMOS_KEY: optionalString,
+  COSMOS_DATABASE: z.preprocess(unsetIfEmpty, z.string().default('agentfunctions')),
+  /** Client id of the user-assigned managed identity (read by DefaultAzureCredential). */
+  AZURE_CLIENT_ID: optionalString,
+  /** Service Bus: a connection string (local) or, on Azure, the namespace for managed identity. */
+  ServiceBusConnection: optionalString,
+  ServiceBusConnection__fullyQualifiedNamespace: optionalString,
+  /** Application Insights; telemetry is off without it. */
+  APPLICATIONINSIGHTS_CONNECTION_STRING: optionalString,
+  /** Record prompts and model outputs on spans (off by default: they may hold personal data). */
+  TELEMETRY_RECORD_CONTENT: z.preprocess(
+    unsetIfEmpty,
+    z
+      .enum(['true', 'false', '1', '0'])
+      .default('false')
+      .transform((v) => v === 'true' || v === '1'),
+  ),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;
@@ -118,14 +140,17 @@ export interface Config {
     cacheMaxEntries: number;
     offline: { latencyMs: number; tokenDelayMs: number; faults: string[] };
   };
-  catalog: { store: 'sqlite' | 'memory'; sqlitePath: string };
+  catalog: { store: StoreKind; sqlitePath: string };
   runs: {
-    store: 'sqlite' | 'memory';
+    store: StoreKind;
     sqlitePath: string;
     eventsTtlHours: number;
     deltaFlushMs: number;
     sseHeartbeatMs: number;
   };
+  cosmos: { endpoint?: string; key?: string; database: string; clientId?: string };
+  serviceBus: { connectionString?: string; fullyQualifiedNamespace?: string; clientId?: string };
+  telemetry: { connectionString?: string; recordContent: boolean };
 }
 
 /** Parses the settings; throws a ConfigError naming every bad setting. */
@@ -178,6 +203,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       eventsTtlHours: s.RUN_EVENTS_TTL_HOURS,
       deltaFlushMs: s.RUN_DELTA_FLUSH_MS,
       sseHeartbeatMs: s.RUN_SSE_HEARTBEAT_MS,
+    },
+    cosmos: {
+      endpoint: s.COSMOS_ENDPOINT,
+      key: s.COSMOS_KEY,
+      database: s.COSMOS_DATABASE,
+      clientId: s.AZURE_CLIENT_ID,
+    },
+    serviceBus: {
+      connectionString: s.ServiceBusConnection,
+      fullyQualifiedNamespace: s.ServiceBusConnection__fullyQualifiedNamespace,
+      clientId: s.AZURE_CLIENT_ID,
+    },
+    telemetry: {
+      connectionString: s.APPLICATIONINSIGHTS_CONNECTION_STRING,
+      recordContent: s.TELEMETRY_RECORD_CONTENT,
     },
   };
 }

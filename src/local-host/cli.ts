@@ -1,14 +1,17 @@
 /**
- * `npm run host -- [--app DIR] [--port N] [--data DIR] [--verbose|--quiet]`: runs a Node v4
- * Functions app on the embedded local host until SIGINT/SIGTERM, then drains and exits.
+ * `npm run host -- [--app DIR] [--port N] [--amqp-port N|--no-amqp] [--data DIR] [--verbose|--quiet]`:
+ * runs a Node v4 Functions app on the embedded local host until SIGINT/SIGTERM, then drains and exits.
  */
 import * as path from 'node:path';
 import { LocalHost } from './host';
 import { createLogger } from './log';
+import { AmqpPortInUseError } from './servicebus/amqp/server';
 
 export interface CliOptions {
   app: string;
   port: number;
+  /** Port of the Service Bus AMQP endpoint (0: a free one); null turns it off. */
+  amqpPort: number | null;
   data?: string;
   verbose: boolean;
   quiet: boolean;
@@ -19,6 +22,7 @@ export function parseArgs(argv: string[], defaultApp: string): CliOptions {
   const o: CliOptions = {
     app: defaultApp,
     port: process.env.PORT ? parsePort(process.env.PORT, 'PORT') : 7071,
+    amqpPort: 5672,
     verbose: false,
     quiet: false,
     drainMs: 10_000,
@@ -38,6 +42,12 @@ export function parseArgs(argv: string[], defaultApp: string): CliOptions {
         o.port = parsePort(value(), '--port');
         break;
       }
+      case '--amqp-port':
+        o.amqpPort = parsePort(value(), '--amqp-port');
+        break;
+      case '--no-amqp':
+        o.amqpPort = null;
+        break;
       case '--data':
         o.data = path.resolve(value());
         break;
@@ -73,11 +83,18 @@ function parsePort(v: string, what: string): number {
   return port;
 }
 
-const USAGE = `Usage: npm run host -- [--app DIR] [--port N] [--data DIR] [--drain-timeout SECONDS] [--verbose|--quiet]
+const USAGE = `Usage: npm run host -- [--app DIR] [--port N] [--amqp-port N|--no-amqp] [--data DIR]
+                       [--drain-timeout SECONDS] [--verbose|--quiet]
 
 Runs a Node.js v4 Azure Functions app (package.json "main", host.json, local.settings.json) with
 HTTP triggers, Durable Functions, Service Bus and timer triggers, persisted under --data (default
-DIR/.data).`;
+DIR/.data).
+
+  --port N          HTTP port (default 7071, or $PORT)
+  --amqp-port N     Service Bus AMQP endpoint on 127.0.0.1 for @azure/service-bus clients (default
+                    5672; 0 picks a free port). Connection string: Endpoint=sb://127.0.0.1:N;
+                    SharedAccessKeyName=local;SharedAccessKey=local;UseDevelopmentEmulator=true
+  --no-amqp         no Service Bus AMQP endpoint`;
 
 export async function main(argv: string[], defaultApp: string): Promise<void> {
   let opts: CliOptions;
@@ -96,6 +113,7 @@ export async function main(argv: string[], defaultApp: string): Promise<void> {
   const host = new LocalHost({
     appDir: opts.app,
     port: opts.port,
+    ...(opts.amqpPort !== null ? { amqpPort: opts.amqpPort } : {}),
     dataDir: opts.data,
     logger: log,
     drainTimeoutMs: opts.drainMs,
@@ -126,9 +144,11 @@ export async function main(argv: string[], defaultApp: string): Promise<void> {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     log.error(
-      e.code === 'EADDRINUSE'
-        ? `port ${opts.port} is in use: choose another with --port N`
-        : (e.stack ?? String(e)),
+      e instanceof AmqpPortInUseError
+        ? e.message
+        : e.code === 'EADDRINUSE'
+          ? `port ${opts.port} is in use: choose another with --port N`
+          : (e.stack ?? String(e)),
     );
     await host.stop().catch(() => undefined);
     process.exit(1);

@@ -13,6 +13,7 @@ import { DurableHub } from './durable/hub';
 import { HttpHost } from './http/server';
 import { captureStreamProxy } from './http/streaming';
 import { createLogger, type HostLogger } from './log';
+import { AmqpEndpoint } from './servicebus/amqp/server';
 import { ServiceBusComponent } from './servicebus/component';
 import { TimerTriggers } from './timer/component';
 import type { FunctionRegistry, Registration, RpcTypedData } from './worker/core';
@@ -31,6 +32,11 @@ export interface LocalHostOptions {
   drainTimeoutMs?: number;
   /** Print the function list on start (default true). */
   printFunctions?: boolean;
+  /**
+   * Port of the Service Bus AMQP endpoint on 127.0.0.1 (0 picks a free one). Without it (the
+   * default, so concurrent test hosts do not fight over a port) no endpoint runs; the CLI passes 5672.
+   */
+  amqpPort?: number;
 }
 
 export class LocalHost {
@@ -43,9 +49,12 @@ export class LocalHost {
   durable!: DurableHub;
   serviceBus!: ServiceBusComponent;
   timers!: TimerTriggers;
+  /** The Service Bus AMQP endpoint, when `amqpPort` was given. */
+  amqp: AmqpEndpoint | undefined;
   private readonly outputHandlers = new Map<string, OutputHandler>();
   private stopping: Promise<void> | undefined;
   private setHostname = false;
+  private setServiceBusConnection = false;
 
   constructor(private readonly options: LocalHostOptions) {
     this.log = options.logger ?? createLogger();
@@ -57,6 +66,16 @@ export class LocalHost {
 
   get baseUrl(): string {
     return `http://127.0.0.1:${this.http.port}`;
+  }
+
+  /** The bound port of the Service Bus AMQP endpoint, if it runs. */
+  get amqpPort(): number | undefined {
+    return this.amqp?.port;
+  }
+
+  /** The connection string for @azure/service-bus clients, if the AMQP endpoint runs. */
+  get amqpConnectionString(): string | undefined {
+    return this.amqp?.connectionString;
   }
 
   async start(): Promise<void> {
@@ -107,6 +126,25 @@ export class LocalHost {
       await captureStreamProxy(() => registry.programmingModel?.getCapabilities?.({})),
     );
     await this.http.listen();
+    if (this.options.amqpPort !== undefined) {
+      this.amqp = new AmqpEndpoint({
+        broker: this.serviceBus.broker,
+        db: this.db,
+        port: this.options.amqpPort,
+        log: this.log,
+      });
+      await this.amqp.listen();
+    }
+    // The app's own Service Bus client (the `ServiceBusConnection` connection) reaches this endpoint
+    // unless the settings name another namespace.
+    if (
+      this.amqp &&
+      !process.env.ServiceBusConnection &&
+      !process.env.ServiceBusConnection__fullyQualifiedNamespace
+    ) {
+      process.env.ServiceBusConnection = this.amqp.connectionString;
+      this.setServiceBusConnection = true;
+    }
     // The DurableClient rewrites its URLs to localhost:7071 unless WEBSITE_HOSTNAME names the host.
     if (!process.env.WEBSITE_HOSTNAME) {
       process.env.WEBSITE_HOSTNAME = `localhost:${this.http.port}`;
@@ -127,6 +165,11 @@ export class LocalHost {
 
   private async doStop(): Promise<void> {
     const deadline = Date.now() + (this.options.drainTimeoutMs ?? 10_000);
+    try {
+      await this.amqp?.close();
+    } catch (err) {
+      this.log.error(`stopping the Service Bus AMQP endpoint: ${(err as Error).message}`);
+    }
     for (const c of [...this.components].reverse()) {
       try {
         await c.stop(deadline);
@@ -141,6 +184,7 @@ export class LocalHost {
     }
     if (this.db?.open) this.db.close();
     if (this.setHostname) delete process.env.WEBSITE_HOSTNAME;
+    if (this.setServiceBusConnection) delete process.env.ServiceBusConnection;
   }
 
   /** Routes output binding values to the component that handles their binding type. */
@@ -171,6 +215,10 @@ export class LocalHost {
       lines.push(`        ${reg.name}: ${description}`, '');
     }
     const data = path.relative(process.cwd(), this.durable.dataDir) || '.';
+    if (this.amqp) {
+      lines.push(`Service Bus AMQP on 127.0.0.1:${this.amqp.port}. Connection string:`);
+      lines.push(`        ${this.amqp.connectionString}`, '');
+    }
     lines.push(
       `Host started on ${this.baseUrl} (state in ${data}/local-host.sqlite). Press Ctrl+C to stop.`,
       '',

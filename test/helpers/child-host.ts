@@ -61,7 +61,19 @@ export async function spawnHost(
   const port = await freePort();
   const proc = spawn(
     process.execPath,
-    [CLI, '--app', appDir, '--port', String(port), '--data', dataDir, '--quiet', ...extraArgs],
+    [
+      CLI,
+      '--app',
+      appDir,
+      '--port',
+      String(port),
+      '--data',
+      dataDir,
+      '--quiet',
+      // No AMQP endpoint unless asked: concurrent hosts must not fight over 5672.
+      ...(extraArgs.some((a) => a.startsWith('--amqp')) ? [] : ['--no-amqp']),
+      ...extraArgs,
+    ],
     {
       env: { ...process.env, ...env, WEBSITE_HOSTNAME: `127.0.0.1:${port}` },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -96,7 +96,16 @@ test('the CLI reports a port in use and exits 1', async () => {
   const { CLI } = await import('../helpers/child-host');
   const second = spawn(
     process.execPath,
-    [CLI, '--app', compiledFixtureApp('durable-app'), '--port', String(first.port), '--data', tempDir()],
+    [
+      CLI,
+      '--app',
+      compiledFixtureApp('durable-app'),
+      '--port',
+      String(first.port),
+      '--data',
+      tempDir(),
+      '--no-amqp',
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';

@@ -1,4 +1,7 @@
 /** The host CLI's argument parsing and its usage errors. */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { main, parseArgs } from '../../src/local-host/cli';
 
@@ -20,6 +23,7 @@ describe('parseArgs', () => {
     expect(parseArgs([], APP)).toEqual({
       app: APP,
       port: 7071,
+      amqpPort: 5672,
       verbose: false,
       quiet: false,
       drainMs: 10_000,
@@ -53,6 +57,23 @@ describe('parseArgs', () => {
     expect(() => parseArgs(['--port', ''], APP)).toThrow("--port must be 0-65535, not ''");
   });
 
+  test('--amqp-port accepts 0-65535 and --no-amqp turns the endpoint off', () => {
+    expect(parseArgs(['--amqp-port', '0'], APP).amqpPort).toBe(0);
+    expect(parseArgs(['--amqp-port', '5673'], APP).amqpPort).toBe(5673);
+    expect(parseArgs(['--no-amqp'], APP).amqpPort).toBeNull();
+    expect(parseArgs(['--no-amqp', '--amqp-port', '5674'], APP).amqpPort).toBe(5674);
+    expect(parseArgs(['--amqp-port', '5674', '--no-amqp'], APP).amqpPort).toBeNull();
+  });
+
+  test('PORT does not move the AMQP port', () => {
+    process.env.PORT = '8080';
+    expect(parseArgs([], APP).amqpPort).toBe(5672);
+  });
+
+  test.each(['abc', '-1', '65536', ''])('--amqp-port %p is rejected', (bad) => {
+    expect(() => parseArgs(['--amqp-port', bad], APP)).toThrow(`--amqp-port must be 0-65535, not '${bad}'`);
+  });
+
   test('--drain-timeout must be a number', () => {
     expect(() => parseArgs(['--drain-timeout', 'abc'], APP)).toThrow(/number of seconds/);
   });
@@ -73,9 +94,12 @@ describe('parseArgs', () => {
     });
   });
 
-  test.each(['--app', '--port', '--data', '--drain-timeout'])('%s without a value is an error', (flag) => {
-    expect(() => parseArgs([flag], APP)).toThrow(`${flag} needs a value`);
-  });
+  test.each(['--app', '--port', '--amqp-port', '--data', '--drain-timeout'])(
+    '%s without a value is an error',
+    (flag) => {
+      expect(() => parseArgs([flag], APP)).toThrow(`${flag} needs a value`);
+    },
+  );
 
   test('an unknown option is an error', () => {
     expect(() => parseArgs(['--nope'], APP)).toThrow("unknown option '--nope'");
@@ -122,6 +146,44 @@ describe('main', () => {
     } finally {
       process.exitCode = saved;
     }
-    expect(lines.join('\n')).toContain('Usage: npm run host -- [--app DIR] [--port N]');
+    const usage = lines.join('\n');
+    expect(usage).toContain('Usage: npm run host -- [--app DIR] [--port N]');
+    expect(usage).toContain('--amqp-port N');
+    expect(usage).toContain('--no-amqp');
+    expect(usage).toContain('UseDevelopmentEmulator=true');
+  });
+
+  test('a taken AMQP port fails the start with a message naming the port and the flags', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as net.AddressInfo).port;
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-amqp-'));
+    const app = path.join(__dirname, '../fixtures/apps/amqp-app');
+    const out: string[] = [];
+    jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      out.push(String(chunk));
+      return true;
+    });
+    const exit = jest.spyOn(process, 'exit').mockImplementation(() => undefined as never);
+    const signals = { SIGINT: process.listeners('SIGINT'), SIGTERM: process.listeners('SIGTERM') };
+    try {
+      await main(
+        ['--app', app, '--port', '0', '--amqp-port', String(port), '--data', dataDir, '--quiet'],
+        APP,
+      );
+    } finally {
+      for (const [signal, before] of Object.entries(signals)) {
+        for (const l of process.listeners(signal as NodeJS.Signals)) {
+          if (!before.includes(l)) process.removeListener(signal, l);
+        }
+      }
+      await new Promise((resolve) => blocker.close(resolve));
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+    expect(exit).toHaveBeenCalledWith(1);
+    const text = out.join('');
+    expect(text).toContain(`The Service Bus AMQP port ${port} is in use`);
+    expect(text).toContain('--amqp-port N');
+    expect(text).toContain('--no-amqp');
   });
 });

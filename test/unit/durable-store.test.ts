@@ -452,3 +452,22 @@ describe('reopening the same file', () => {
     expect(store.nextSeq()).toBe(r2.seq + 1);
   });
 });
+
+describe('close', () => {
+  it('commits what is queued, then drops later writes and refuses to acknowledge them', async () => {
+    store.saveInstance(instance('before'));
+    store.close();
+    store.saveInstance(instance('after'));
+    const acknowledged = jest.fn();
+    store.afterFlush(acknowledged);
+    await expect(store.committed()).rejects.toThrow('The durable task hub has stopped');
+    store.close(); // idempotent
+    await new Promise((r) => setImmediate(r));
+    db.close(); // nothing left to flush on the closed file
+    db = openDatabase(file);
+    store = new DurableStore(db);
+    expect(store.loadInstance('before')).toBeDefined();
+    expect(store.loadInstance('after')).toBeUndefined();
+    expect(acknowledged).not.toHaveBeenCalled();
+  });
+});

@@ -33,7 +33,7 @@ function setup(
   failDispatch = false,
 ) {
   const ctx = {
-    appDir: '.',
+    appDir: 'test/fixtures/no-such-app', // no servicebus-emulator.config.json
     dataDir: '.',
     db,
     registry: { byTrigger: (t: string) => (t === 'serviceBusTrigger' ? regs : []) },

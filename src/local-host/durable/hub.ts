@@ -136,7 +136,7 @@ export class DurableHub implements HostComponent, HubServices {
     this.stopped = true;
     this.timers.stop();
     while (this.busyCount() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    this.store.flush();
+    this.store.close();
   }
 
   describe(reg: Registration): string | undefined {

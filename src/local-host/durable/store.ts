@@ -102,6 +102,7 @@ export class DurableStore {
   private readonly ops: [Database.Statement, unknown[]][] = [];
   private readonly afterCommit: (() => void)[] = [];
   private flushScheduled = false;
+  private closed = false;
   private seq: number;
   private readonly s: Record<string, Database.Statement>;
   /** Called when a flush fails (the host cannot continue safely). */
@@ -154,20 +155,34 @@ export class DurableStore {
   // ---- queued writes -------------------------------------------------------------------------
 
   private queue(stmt: Database.Statement, params: unknown[]): void {
+    if (this.closed) return; // work finishing after the drain: it runs again after a restart
     this.ops.push([stmt, params]);
     this.scheduleFlush();
   }
 
   /** Runs `fn` once everything queued so far is committed. */
   afterFlush(fn: () => void): void {
+    if (this.closed) return;
     this.afterCommit.push(fn);
     this.scheduleFlush();
+  }
+
+  /**
+   * Commits what is queued; later writes are dropped (in-flight work that finishes after the drain runs
+   * again after a restart) and `committed()` rejects, so a client call that arrives while the host shuts
+   * down fails instead of being acknowledged and then lost.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
   }
 
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     setImmediate(() => {
+      if (this.closed) return; // close() committed everything
       try {
         this.flush();
       } catch (err) {
@@ -191,6 +206,8 @@ export class DurableStore {
 
   /** Resolves once everything queued so far is committed (callers share one transaction). */
   committed(): Promise<void> {
+    if (this.closed)
+      return Promise.reject(new Error('The durable task hub has stopped: it takes no more work.'));
     return new Promise((resolve) => this.afterFlush(resolve));
   }
 

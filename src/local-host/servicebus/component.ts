@@ -16,6 +16,7 @@ import { parseTimeSpan, resolveSettingRefs } from '../host-json';
 import type { Registration, RpcBindingInfo, RpcInvocationResponse, RpcTypedData } from '../worker/core';
 import { toError } from '../worker/invoker';
 import { createAdminApi } from './admin-api';
+import { EMULATOR_CONFIG_FILE, loadEmulatorConfig } from './emulator-config';
 import { ServiceBusBroker } from './broker';
 import { outputToMessages, toTriggerInput } from './convert';
 import { TriggerPump } from './pump';
@@ -84,6 +85,12 @@ export class ServiceBusComponent implements HostComponent {
           this.broker.updateEntity(e.path, { maxDeliveryCount: this.config.maxDeliveryCount });
         }
       }
+    }
+    try {
+      const declared = loadEmulatorConfig(this.broker, this.ctx.appDir);
+      if (declared) this.ctx.log.info(`Service Bus: ${declared} entities from ${EMULATOR_CONFIG_FILE}.`);
+    } catch (err) {
+      this.ctx.log.error(`Service Bus: ${(err as Error).message}`);
     }
     for (const reg of this.ctx.registry.byTrigger('serviceBusTrigger')) {
       let trigger: ServiceBusTrigger;

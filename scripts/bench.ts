@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { compiledFixtureApp, freePort, ROOT, spawnHost, waitForHttp } from '../test/helpers/child-host';
 import { agentsBenchmark } from './bench-agents';
+import { storesBenchmark } from './bench-stores';
 import { workflowsBenchmark } from './bench-workflows';
 
 interface Row {
@@ -213,6 +214,10 @@ export async function main(args: string[]): Promise<void> {
   await step('memory', () => memory(1000));
   await step('agent API', () => agentsBenchmark(quick));
   await step('workflows', () => workflowsBenchmark(quick));
+  await step('stores (informational: SQLite vs the Cosmos DB stand-in)', async () => {
+    await storesBenchmark((line) => console.log(`    ${line}`));
+    return [];
+  });
   console.log('');
   printTable(rows);
   if (jsonAt >= 0 && args[jsonAt + 1]) fs.writeFileSync(args[jsonAt + 1]!, JSON.stringify(rows, null, 2));

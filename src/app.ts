@@ -25,31 +25,58 @@ export interface AppServices {
   runs: RunStore & EventLog;
 }
 
-/** The run store the settings ask for (SQLite by default, next to the catalog). */
-export function createRunStore(settings: Config['runs']): RunStore & EventLog {
+/** The run store the settings ask for (SQLite by default, next to the catalog; or Cosmos DB). */
+export function createRunStore(config: Config): RunStore & EventLog {
+  const settings = config.runs;
   if (settings.store === 'memory') return new MemoryRunStore();
+  if (settings.store === 'cosmos') {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the Cosmos SDK loads only on demand
+    const cosmos = require('./store/cosmos') as typeof import('./store/cosmos');
+    return new cosmos.CosmosRunStore({
+      client: cosmos.createCosmosClient(config.cosmos),
+      database: config.cosmos.database,
+      eventsTtlSeconds: settings.eventsTtlHours * 3600,
+    });
+  }
   const file = path.resolve(settings.sqlitePath);
   fs.mkdirSync(path.dirname(file), { recursive: true });
   return new SqliteRunStore(file);
 }
 
-/** The catalog store the settings ask for; the SQLite file's folder is created when missing. */
-export function createCatalogStore(settings: Config['catalog']): CatalogStore {
+/**
+ * The catalog store the settings ask for; the SQLite file's folder is created when missing. Cosmos
+ * needs COSMOS_ENDPOINT (a ConfigError without it); nothing is contacted until the first call.
+ */
+export function createCatalogStore(config: Config): CatalogStore {
+  const settings = config.catalog;
   if (settings.store === 'memory') return new MemoryCatalogStore();
+  if (settings.store === 'cosmos') {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the Cosmos SDK loads only on demand
+    const cosmos = require('./store/cosmos') as typeof import('./store/cosmos');
+    return new cosmos.CosmosCatalogStore({
+      client: cosmos.createCosmosClient(config.cosmos),
+      database: config.cosmos.database,
+    });
+  }
   const file = path.resolve(settings.sqlitePath);
   fs.mkdirSync(path.dirname(file), { recursive: true });
   return new SqliteCatalogStore(file);
 }
 
 export function createServices(config: Config): AppServices {
-  const catalog = createCatalogStore(config.catalog);
+  const catalog = createCatalogStore(config);
   const agents = createAgentRunner({
     store: catalog,
     resolveModel: createModelResolver(config.llm),
     costOf: (model, usage) => costOf(model, usage, config.llm.prices),
     contextWindows: config.llm.contextWindows,
   });
-  return { config, catalog, agents, runs: createRunStore(config.runs) };
+  try {
+    return { config, catalog, agents, runs: createRunStore(config) };
+  } catch (err) {
+    catalog.close?.(); // a bad run store setting must not leave the catalog open
+    throw err;
+  }
 }
 
 let services: AppServices | undefined;

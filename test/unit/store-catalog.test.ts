@@ -1,5 +1,5 @@
 /**
- * The CatalogStore contract, run against every adapter (the Cosmos adapter joins the table later):
+ * The CatalogStore contract, run against every adapter (memory, SQLite, Cosmos DB on cosmosdb-server):
  * what the port promises — conflicts, etags, timestamps, copies — must hold for each of them.
  */
 import * as fs from 'node:fs';
@@ -8,17 +8,25 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import type { AgentDefinition } from '../../src/agents/types';
 import type { CatalogStore, StoredWorkflow } from '../../src/store/catalog';
+import { CosmosCatalogStore } from '../../src/store/cosmos/catalog';
 import { MemoryCatalogStore } from '../../src/store/memory-catalog';
 import { SqliteCatalogStore } from '../../src/store/sqlite-catalog';
 import { parseWorkflow, type WorkflowDefinition } from '../../src/workflows/definition';
+import { startCosmosServer, type CosmosTestServer } from '../helpers/cosmos-server';
 
 let dir: string;
 beforeEach(() => (dir = fs.mkdtempSync(path.join(os.tmpdir(), 'store-catalog-'))));
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
+let cosmos: CosmosTestServer;
+beforeAll(async () => (cosmos = await startCosmosServer()));
+afterAll(() => cosmos.close());
+
 const adapters: [string, () => CatalogStore][] = [
   ['memory', () => new MemoryCatalogStore()],
   ['sqlite', () => new SqliteCatalogStore(path.join(dir, 'catalog.sqlite'))],
+  // A fresh database of the in-process stand-in per test.
+  ['cosmos', () => new CosmosCatalogStore({ client: cosmos.client(), database: cosmos.freshDatabase() })],
 ];
 
 const agent = (id: string, extra: Partial<AgentDefinition> = {}): AgentDefinition => ({

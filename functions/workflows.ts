@@ -25,6 +25,7 @@ import type * as GroupChatModule from '../src/workflows/group-chat';
 import {
   AGENT_ACTIVITY_NAMES,
   GROUP_CHAT_ORCHESTRATOR,
+  PUBLISH_RESULT_ACTIVITY,
   RECORD_ACTIVITY,
   WORKFLOW_ORCHESTRATOR,
 } from '../src/workflows/names';
@@ -79,12 +80,28 @@ function outcomeSummary(runId: string, outcome: WorkflowOutcome) {
   };
 }
 
+/**
+ * Publishes the finished run's result message. A Service Bus outage must not fail a finished run: after
+ * the retries the orchestration ends anyway and its output says the result was not published.
+ */
+function* publishResult(context: OrchestrationContext, runId: string): Generator<Task, object, unknown> {
+  try {
+    yield context.df.callActivityWithRetry(PUBLISH_RESULT_ACTIVITY, new df.RetryOptions(2000, 5), runId);
+    return {};
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    if (!context.df.isReplaying) context.error(`Run ${runId}: the result was not published: ${message}`);
+    return { resultPublished: false, publishError: message };
+  }
+}
+
 const workflowRun: OrchestrationHandler = function* (context: OrchestrationContext) {
   const input = context.df.getInput<WorkflowRunInput>();
   const port = workflowContext(context);
   try {
     const outcome = yield* asTasks(engineModule().runWorkflow(port, input));
-    return outcomeSummary(input.runId, outcome);
+    const published = yield* publishResult(context, input.runId);
+    return { ...outcomeSummary(input.runId, outcome), ...published };
   } catch (err) {
     // The interpreter only throws when recording progress failed for good: record the failure (once
     // more) so the run does not look alive for ever, then fail the orchestration with the cause.

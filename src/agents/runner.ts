@@ -7,6 +7,7 @@ import type { ProviderName } from '../config';
 import { NotFoundError } from '../errors';
 import type { ChatMessage, ChatModel, ChatRequest, ChatResult, TokenUsage } from '../llm/types';
 import type { AgentCatalog } from '../store/catalog';
+import { AgentRunSpan } from '../telemetry';
 import { fitToWindow, type Budget, type BudgetInput } from './budget';
 import { builtInAgents, findBuiltIn, isBuiltInName } from './catalog';
 import { contextMessage } from './context';
@@ -78,8 +79,14 @@ export class AgentRunner implements AgentService {
     return all.find((d) => d.name.toLowerCase() === key || d.id.toLowerCase() === key);
   }
 
+  /** Runs the agent; traced as an `agent.run` span (src/telemetry), the model calls as its children. */
   async execute(task: AgentTask): Promise<AgentRunResult> {
-    const prep = await this.prepare(task);
+    const span = AgentRunSpan.start(task);
+    return span.track(() => this.executeIn(span, task));
+  }
+
+  private async executeIn(span: AgentRunSpan, task: AgentTask): Promise<AgentRunResult> {
+    const prep = await this.prepare(task, span);
     const started = this.now();
     if (prep.spec) {
       const outcome = await completeStructured({ ...prep, spec: prep.spec });
@@ -100,21 +107,37 @@ export class AgentRunner implements AgentService {
    * (non-streamed) repair attempt, so the result, not the deltas, is authoritative.
    */
   async *stream(task: AgentTask): AsyncGenerator<string, AgentRunResult, void> {
-    const prep = await this.prepare(task);
+    const span = AgentRunSpan.start(task);
+    try {
+      const result = yield* this.streamIn(span, task);
+      span.end(result);
+      return result;
+    } catch (err) {
+      span.fail(err);
+      throw err;
+    } finally {
+      span.close(); // the consumer stopped early
+    }
+  }
+
+  /** The stream, its model calls made within the `agent.run` span (a generator body has no scope). */
+  private async *streamIn(span: AgentRunSpan, task: AgentTask): AsyncGenerator<string, AgentRunResult, void> {
+    const prep = await span.within(() => this.prepare(task, span));
     const started = this.now();
     const chunks = prep.model.stream(prep.request);
-    let step = await chunks.next();
+    let step = await span.within(() => chunks.next());
     try {
       while (!step.done) {
         if (step.value.delta) yield step.value.delta;
-        step = await chunks.next();
+        step = await span.within(() => chunks.next());
       }
     } finally {
       // The consumer stopped early: let the model's stream release its connection.
       if (!step.done) await chunks.return(undefined as unknown as ChatResult);
     }
     const first = step.value;
-    if (!prep.spec) {
+    const spec = prep.spec;
+    if (!spec) {
       return this.result(prep, started, {
         output: first.content,
         parsed: undefined,
@@ -122,7 +145,7 @@ export class AgentRunner implements AgentService {
         usage: first.usage,
       });
     }
-    const outcome = await validateOrRepair({ ...prep, spec: prep.spec, first });
+    const outcome = await span.within(() => validateOrRepair({ ...prep, spec, first }));
     return this.result(prep, started, outcome);
   }
 
@@ -135,9 +158,10 @@ export class AgentRunner implements AgentService {
     throw new NotFoundError('AGENT.UNKNOWN', `Unknown agent '${agent}'. Known agents: ${listed}${more}.`);
   }
 
-  private async prepare(task: AgentTask): Promise<Prepared> {
+  private async prepare(task: AgentTask, span: AgentRunSpan): Promise<Prepared> {
     const def = await this.resolveOrThrow(task.agent);
     const { model, modelName } = this.deps.resolveModel(def);
+    span.describe({ id: def.id, name: def.name, type: def.role, provider: model.provider, model: modelName });
     const vars = { ...task.variables, context: task.context ?? {}, prompt: task.prompt };
     const system: ChatMessage[] = [
       {

@@ -92,6 +92,16 @@ export const runSchema = z.object({
     cost: z.object({ currency: z.literal('USD'), total: z.number() }),
     durationMs: z.number(),
   }),
+  origin: z
+    .object({
+      source: z.enum(['http', 'servicebus']),
+      jobId: z.string().optional(),
+      correlationId: z.string().optional(),
+      replyTo: z.string().optional(),
+      replyToSessionId: z.string().optional(),
+    })
+    .optional()
+    .describe('Set for runs started by a Service Bus job: the job, and where its result message goes'),
   links: z.record(z.string(), z.string()).optional(),
 });
 

@@ -52,7 +52,8 @@ export function runLinks(id: string): Record<string, string> {
 
 /** A run as the API shows it: the record without its etag (that goes in the ETag header), with links. */
 export function runView(run: RunRecord): Record<string, unknown> {
-  const { etag: _etag, output, ...rest } = run;
+  // The etag travels as a header; long-task outcomes and the trace parent are the app's bookkeeping.
+  const { etag: _etag, output, tasks: _tasks, traceparent: _traceparent, ...rest } = run;
   return {
     ...rest,
     ...(output !== undefined && !isOutputRef(output) && { output }),

@@ -5,6 +5,7 @@
  * Retry-After. Only retryable LlmErrors are retried, and a stream only before its first delta.
  */
 import type { Config } from '../config';
+import { LlmGenerationSpan } from '../telemetry';
 import { isLlmError, LlmError } from './errors';
 import {
   cancelledError,
@@ -98,7 +99,27 @@ export class ResilientChatModel implements ChatModel {
     return this.inner.supportsJsonSchema;
   }
 
-  async complete(req: ChatRequest): Promise<ChatResult> {
+  /** One model call, retries included; traced as an `llm.generation` span (src/telemetry). */
+  complete(req: ChatRequest): Promise<ChatResult> {
+    const span = LlmGenerationSpan.start(this.provider, req);
+    return span.track(() => this.completeWithRetries(req));
+  }
+
+  async *stream(req: ChatRequest): AsyncGenerator<ChatChunk, ChatResult, void> {
+    const span = LlmGenerationSpan.start(this.provider, req);
+    try {
+      const result = yield* this.streamWithRetries(req);
+      span.end(result);
+      return result;
+    } catch (err) {
+      span.fail(err);
+      throw err;
+    } finally {
+      span.close(); // the consumer stopped early
+    }
+  }
+
+  private async completeWithRetries(req: ChatRequest): Promise<ChatResult> {
     for (let attempt = 1; ; attempt++) {
       const admission = await this.admit(req);
       const guard = new AttemptGuard(this.provider, req, this.policy.timeoutMs, this.clock, 'did not answer');
@@ -117,7 +138,7 @@ export class ResilientChatModel implements ChatModel {
     }
   }
 
-  async *stream(req: ChatRequest): AsyncGenerator<ChatChunk, ChatResult, void> {
+  private async *streamWithRetries(req: ChatRequest): AsyncGenerator<ChatChunk, ChatResult, void> {
     for (let attempt = 1; ; attempt++) {
       const admission = await this.admit(req);
       const guard = new AttemptGuard(this.provider, req, this.policy.timeoutMs, this.clock, 'sent nothing');

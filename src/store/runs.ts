@@ -101,14 +101,44 @@ export interface RunRecord {
   totals: RunTotals;
   /** Small JSON, or an OutputRef (see `isOutputRef`) for a large result. */
   output?: unknown;
+  /** Where the run came from and where its result goes (set for Service Bus jobs). */
+  origin?: RunOrigin;
+  /**
+   * Outcomes of the run's long tasks by task id, so a redelivered task message reports the stored
+   * outcome instead of calling the model again.
+   */
+  tasks?: Record<string, unknown>;
+  /** W3C trace context of what started the run; its telemetry continues that trace (src/telemetry). */
+  traceparent?: string;
   /** Changes on every write; compare-and-swap token. */
   etag: string;
+}
+
+export interface RunOrigin {
+  source: 'http' | 'servicebus';
+  jobId?: string;
+  correlationId?: string;
+  /** Queue or topic for the result message (default: the agent-results topic). */
+  replyTo?: string;
+  /** Session id for the result message (the job's replyToSessionId, else its sessionId). */
+  replyToSessionId?: string;
 }
 
 /** What a caller hands to createRun; the store fills in the rest (id defaults to a random UUID). */
 export type NewRun = Pick<RunRecord, 'workflowId' | 'workflowVersion' | 'input'> &
   Partial<
-    Pick<RunRecord, 'id' | 'tenantId' | 'status' | 'idempotencyKey' | 'startedAt' | 'steps' | 'output'>
+    Pick<
+      RunRecord,
+      | 'id'
+      | 'tenantId'
+      | 'status'
+      | 'idempotencyKey'
+      | 'startedAt'
+      | 'steps'
+      | 'output'
+      | 'origin'
+      | 'traceparent'
+    >
   >;
 
 export interface RunQuery {

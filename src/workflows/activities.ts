@@ -23,6 +23,7 @@ import {
   type RunRecord,
   type RunStore,
 } from '../store/runs';
+import { runScopeOf, statusSnapshot, traceEnded, withRunScope, type StatusSnapshot } from '../telemetry';
 import type {
   AgentActivityInput,
   AgentActivityResult,
@@ -138,8 +139,15 @@ export async function runAgentActivity(
       ]),
     );
   }
-  const result =
-    deps.deltaFlushMs > 0 ? await streamWithDeltas(deps, input, task) : await deps.agents.execute(task);
+  // The agent and model spans join the run's trace and carry its ids (src/telemetry).
+  const scope = {
+    ...(run ? runScopeOf(run) : { runId: input.runId }),
+    stepId: input.stepId,
+    call: input.call,
+  };
+  const result = await withRunScope(scope, () =>
+    deps.deltaFlushMs > 0 ? streamWithDeltas(deps, input, task) : deps.agents.execute(task),
+  );
   const outputRef = await deps.runs.putOutput(input.runId, input.stepId, result.output);
   const out: AgentActivityResult = {
     outputRef,
@@ -181,7 +189,11 @@ export async function recordActivity(deps: WorkflowActivityDeps, input: RecordIn
   const { run, steps } = input;
   if (run || steps) {
     const at = run?.at ?? (deps.now?.() ?? new Date()).toISOString();
-    await deps.runs.updateRun(input.runId, (record: RunRecord) => {
+    // Statuses before the write that applied (mutate may run again on a conflict): telemetry reports
+    // each step and the run once, when they end.
+    const seen: { before?: StatusSnapshot } = {};
+    const updated = await deps.runs.updateRun(input.runId, (record: RunRecord) => {
+      seen.before = statusSnapshot(record);
       for (const [id, patch] of Object.entries(steps ?? {})) applyStepPatch(record, id, patch);
       if (run?.status && !isTerminalStatus(record.status)) {
         record.status = run.status;
@@ -191,6 +203,7 @@ export async function recordActivity(deps: WorkflowActivityDeps, input: RecordIn
         if (run.error) record.error = run.error;
       }
     });
+    if (seen.before) traceEnded(seen.before, updated, deps.now?.());
   }
   const events = await Promise.all(input.events.map((e) => renderApprovalPrompt(deps, e)));
   // Numbered batches make the append happen once even when this activity runs again after a crash.

@@ -111,6 +111,21 @@ export interface AgentActivityResult {
   keywordFound?: boolean;
 }
 
+/** Input of the enqueue activity, and the body of an `agent-tasks` message. */
+export interface LongTaskInput {
+  /** `<runId>:<call>:<attempt>`: the message id, and the key of its stored outcome. */
+  taskId: string;
+  /** The orchestration waiting for the task's event. */
+  instanceId: string;
+  /** The agent activity the worker runs (`agent_<type>`). */
+  activity: string;
+  input: AgentActivityInput;
+}
+
+/** What a long task's worker reports (the payload of its `task:<taskId>` event). */
+export type TaskOutcome =
+  { ok: true; result: AgentActivityResult } | { ok: false; error: { code: string; message: string } };
+
 /** Input of the group chat sub-orchestration (`instanceId` `<runId>:<stepId>`). */
 export interface GroupChatInput {
   runId: string;

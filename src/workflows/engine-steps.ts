@@ -15,13 +15,16 @@ import {
   type AgentActivityResult,
   type GroupChatInput,
   type GroupChatResult,
+  type LongTaskInput,
   type RetryPolicy,
   type StepResult,
   type StoredText,
+  type TaskOutcome,
   type TemplateVars,
   type WorkflowContext,
   type WorkflowTask,
 } from './engine-port';
+import { ENQUEUE_TASK_ACTIVITY, taskEventName } from './names';
 import {
   itemsPath,
   type AgentStep,
@@ -93,12 +96,19 @@ interface Call {
   call: WorkflowTask;
   timer?: WorkflowTask;
   timerOpen: boolean;
+  /** Turns the call's result into the step's (a long task's outcome into the agent's result). */
+  unwrap?: (result: unknown) => unknown;
 }
 
-function race(env: StepEnv, step: Step, call: WorkflowTask): Call {
-  if (step.timeout === undefined) return { task: call, call, timerOpen: false };
-  const timer = env.ctx.timer(new Date(env.ctx.now().getTime() + parseDuration(step.timeout)));
-  return { task: env.ctx.any([call, timer]), call, timer, timerOpen: true };
+/** A long step's call waits this long for its task when the step sets no timeout. */
+export const LONG_TASK_TIMEOUT = 'PT2H';
+
+function race(env: StepEnv, step: Step, call: WorkflowTask, unwrap?: Call['unwrap']): Call {
+  const timeout = step.timeout ?? (step.long ? LONG_TASK_TIMEOUT : undefined);
+  const base = { call, timerOpen: false, ...(unwrap && { unwrap }) };
+  if (timeout === undefined) return { task: call, ...base };
+  const timer = env.ctx.timer(new Date(env.ctx.now().getTime() + parseDuration(timeout)));
+  return { ...base, task: env.ctx.any([call, timer]), timer, timerOpen: true };
 }
 
 function closeTimer(env: StepEnv, c: Call): void {
@@ -108,14 +118,44 @@ function closeTimer(env: StepEnv, c: Call): void {
 
 /** The call's result from what yielding `c.task` gave; throws STEP.TIMEOUT or the call's failure. */
 function settle<T>(env: StepEnv, step: Step, c: Call, value: unknown): T {
-  if (!c.timer) return value as T;
-  if (value === c.timer) {
-    c.timerOpen = false;
-    throw new StepError('STEP.TIMEOUT', `Step '${step.id}' did not finish within ${step.timeout}`);
+  let result = value;
+  if (c.timer) {
+    if (value === c.timer) {
+      c.timerOpen = false;
+      const limit = step.timeout ?? LONG_TASK_TIMEOUT;
+      throw new StepError('STEP.TIMEOUT', `Step '${step.id}' did not finish within ${limit}`);
+    }
+    closeTimer(env, c);
+    if (c.call.isFaulted) throw c.call.result;
+    result = c.call.result;
   }
-  closeTimer(env, c);
-  if (c.call.isFaulted) throw c.call.result;
-  return c.call.result as T;
+  return (c.unwrap ? c.unwrap(result) : result) as T;
+}
+
+/** A long task's outcome (the second result of enqueue + wait) as the agent activity's result. */
+function taskResult(value: unknown): AgentActivityResult {
+  const outcome = (value as [unknown, TaskOutcome])[1];
+  if (!outcome.ok) throw new StepError('STEP.FAILED', `${outcome.error.code}: ${outcome.error.message}`);
+  return outcome.result;
+}
+
+/**
+ * A long call: the task goes on the agent-tasks queue (an activity sends it) and the orchestration
+ * waits for the event its worker raises. Both are started together, so an event that arrives before
+ * the send's completion is processed still finds its waiter.
+ */
+function longTask(env: StepEnv, step: Step, input: AgentActivityInput): WorkflowTask {
+  const taskId = `${env.runId}:${input.call}:${input.attempt}`;
+  const task: LongTaskInput = {
+    taskId,
+    instanceId: env.runId,
+    activity: agentActivityName(input.agent),
+    input,
+  };
+  return env.ctx.all([
+    env.ctx.callActivity(ENQUEUE_TASK_ACTIVITY, task, retryOf(step)),
+    env.ctx.waitForEvent(taskEventName(taskId)),
+  ]);
 }
 
 interface AgentCallSpec {
@@ -138,6 +178,7 @@ function startAgent(env: StepEnv, step: Step, spec: AgentCallSpec): Call {
     vars: { ...env.vars(), ...spec.extra },
     attempt: spec.attempt ?? 1,
   };
+  if (step.long) return race(env, step, longTask(env, step, input), taskResult);
   return race(env, step, env.ctx.callActivity(agentActivityName(spec.agent), input, retryOf(step)));
 }
 

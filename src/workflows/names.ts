@@ -18,3 +18,16 @@ export const AGENT_ACTIVITY_NAMES = [...BUILT_IN_AGENT_ACTIVITIES, 'custom'].map
 export const CANCEL_EVENT = 'workflow:cancel';
 /** The external event that decides an approval step: `approval:<stepId>`, payload ApprovalDecision. */
 export const approvalEventName = (stepId: string): string => `approval:${stepId}`;
+/** The activity that puts a long step's agent call on the `agent-tasks` queue. */
+export const ENQUEUE_TASK_ACTIVITY = 'workflow_enqueue_task';
+/** The external event a long task's worker raises when it is done: `task:<taskId>`, payload TaskOutcome. */
+export const taskEventName = (taskId: string): string => `task:${taskId}`;
+/** Service Bus entities: job intake, long tasks, run results (and its subscription for local readers). */
+export const JOBS_QUEUE = 'agent-jobs';
+export const TASKS_QUEUE = 'agent-tasks';
+export const RESULTS_TOPIC = 'agent-results';
+export const RESULTS_SUBSCRIPTION = 'default';
+/** The app setting (prefix) of the Service Bus connection the triggers and the client use. */
+export const SERVICE_BUS_CONNECTION = 'ServiceBusConnection';
+/** The activity that publishes a finished run's result message (agent-results, or the job's replyTo). */
+export const PUBLISH_RESULT_ACTIVITY = 'workflow_publish_result';

@@ -8,7 +8,15 @@
 import { randomUUID } from 'node:crypto';
 import { validateAgainst } from '../agents/json-schema';
 import { AppError, ConflictError, ValidationError } from '../errors';
-import { isTerminalStatus, runNotFound, type RunRecord, type RunStore, type StepRecord } from '../store/runs';
+import {
+  isTerminalStatus,
+  runNotFound,
+  type RunOrigin,
+  type RunRecord,
+  type RunStore,
+  type StepRecord,
+} from '../store/runs';
+import { currentTraceparent, statusSnapshot, traceEnded } from '../telemetry';
 import type { WorkflowDefinition } from './definition';
 import type { ApprovalDecision } from './engine-port';
 import { approvalEventName, CANCEL_EVENT, WORKFLOW_ORCHESTRATOR } from './names';
@@ -40,6 +48,10 @@ export interface StartRunRequest {
   idempotencyKey?: string;
   tenantId?: string;
   budget?: { maxTokens?: number; maxCostUsd?: number };
+  /** A fixed run (and instance) id, e.g. a Service Bus job's id; a random UUID otherwise. */
+  runId?: string;
+  /** Where the run came from and where its result goes. */
+  origin?: RunOrigin;
 }
 
 export interface RunServiceDeps {
@@ -100,7 +112,8 @@ export class RunService {
   /**
    * Creates the run and starts its orchestration. With an idempotency key, a repeated (or concurrent)
    * start answers the existing run with `created: false` and starts nothing — unless that run is still
-   * pending long after its creation with no orchestration behind it (its starter crashed in between).
+   * pending long after its creation with no orchestration behind it (its starter crashed in between), or
+   * its start failed (RUN.START_FAILED).
    */
   async start(req: StartRunRequest, client: OrchestrationClient): Promise<StartedRun> {
     const definition = await this.definitionOf(req);
@@ -114,8 +127,10 @@ export class RunService {
         ...(s.kind === 'agent' && { agent: s.agent }),
       };
     }
+    // The trace of the request (or message) starting the run: the run's activities continue it.
+    const traceparent = currentTraceparent();
     const { run, created } = await this.deps.runs.createRun({
-      id: randomUUID(),
+      id: req.runId ?? randomUUID(),
       workflowId: definition.id,
       workflowVersion: definition.version,
       input: req.input ?? {},
@@ -123,11 +138,24 @@ export class RunService {
       steps,
       ...(req.idempotencyKey !== undefined && { idempotencyKey: req.idempotencyKey }),
       ...(req.tenantId !== undefined && { tenantId: req.tenantId }),
+      ...(req.origin && { origin: req.origin }),
+      ...(traceparent !== undefined && { traceparent }),
     });
     if (!created) {
       const stale = run.status === 'pending' && this.now() - Date.parse(run.createdAt) > STALE_PENDING_MS;
-      if (stale && !(await client.getStatus(run.id))) {
-        await this.launch(run, await this.definitionForExisting(run, req), req, client);
+      const startFailed = run.status === 'failed' && run.error?.code === 'RUN.START_FAILED';
+      if ((stale || startFailed) && !(await client.getStatus(run.id))) {
+        // Its starter crashed, or the task hub refused it: a repeated start (a redelivered job, a
+        // client's retry with the same key) starts it now.
+        const again = startFailed
+          ? await this.deps.runs.updateRun(run.id, (r) => {
+              r.status = 'pending';
+              delete r.error;
+              delete r.completedAt;
+            })
+          : run;
+        await this.launch(again, await this.definitionForExisting(again, req), req, client);
+        return { run: again, created };
       }
       return { run, created };
     }
@@ -157,11 +185,12 @@ export class RunService {
       await client.startNew(WORKFLOW_ORCHESTRATOR, run.id, input);
     } catch (err) {
       // The run must not stay pending for ever: it failed to start, and says why.
-      await this.deps.runs.updateRun(run.id, (r) => {
+      const failed = await this.deps.runs.updateRun(run.id, (r) => {
         r.status = 'failed';
         r.completedAt = new Date(this.now()).toISOString();
         r.error = { code: 'RUN.START_FAILED', message: `The orchestration did not start: ${String(err)}` };
       });
+      traceEnded(statusSnapshot(run), failed);
       throw new AppError('RUN.START_FAILED', `Run '${run.id}' could not start its orchestration.`, {
         status: 503,
         retryable: true,

@@ -132,6 +132,13 @@ function checkReachable(
  * Validates a definition (an object, or JSON/YAML text) and returns it normalized (aliases renamed,
  * defaults filled in). Throws ValidationError (WORKFLOW.INVALID_DEFINITION) listing every problem.
  */
+/** Whether the raw step at `index` asks to run on the long-task queue. */
+function longFlag(raw: unknown, index: number): boolean {
+  const steps = (raw as { steps?: unknown } | null)?.steps;
+  const step = Array.isArray(steps) ? (steps[index] as { long?: unknown } | null) : undefined;
+  return step?.long === true;
+}
+
 export function validateWorkflow(source: unknown, options: ValidateOptions = {}): WorkflowDefinition {
   const raw = typeof source === 'string' ? loadWorkflowText(source) : source;
   const knownAgent = options.knownAgent ?? ((name: string) => findBuiltIn(name) !== undefined);
@@ -158,6 +165,9 @@ export function validateWorkflow(source: unknown, options: ValidateOptions = {})
         at(path),
         `unknown agent '${name}' (${known}: ${agentNames.join(', ')})${didYouMean(name, agentNames)}`,
       );
+    }
+    if ((step.kind === 'groupChat' || step.kind === 'approval') && longFlag(raw, step.index)) {
+      report(at('long'), `long applies to agent, parallel and review steps, not to a ${step.kind} step`);
     }
     if (step.id === undefined) continue;
     const scope: ReferenceScope = {

@@ -20,7 +20,11 @@ export interface ProjectHost {
   stop(): Promise<void>;
 }
 
-export async function startProjectHost(name: string, env: Record<string, string> = {}): Promise<ProjectHost> {
+export async function startProjectHost(
+  name: string,
+  env: Record<string, string> = {},
+  options: { amqp?: boolean } = {},
+): Promise<ProjectHost> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
   const appDir = path.join(tmp, 'app');
   fs.mkdirSync(appDir);
@@ -29,6 +33,10 @@ export async function startProjectHost(name: string, env: Record<string, string>
     JSON.stringify({ name, private: true, main: path.join(ROOT, 'functions', 'index.ts') }),
   );
   fs.copyFileSync(path.join(ROOT, 'host.json'), path.join(appDir, 'host.json'));
+  fs.copyFileSync(
+    path.join(ROOT, 'servicebus-emulator.config.json'),
+    path.join(appDir, 'servicebus-emulator.config.json'),
+  );
   const settings: Record<string, string> = {
     LLM_PROVIDER: 'offline',
     CATALOG_STORE: 'sqlite',
@@ -49,6 +57,7 @@ export async function startProjectHost(name: string, env: Record<string, string>
     dataDir: path.join(tmp, 'data'),
     logger: silentLogger,
     printFunctions: false,
+    ...(options.amqp && { amqpPort: 0 }),
   });
   await host.start();
   const base = host.baseUrl;

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { compiledFixtureApp, freePort, ROOT, spawnHost, waitForHttp } from '../test/helpers/child-host';
 import { agentsBenchmark } from './bench-agents';
+import { intakeBenchmark } from './bench-intake';
 import { storesBenchmark } from './bench-stores';
 import { workflowsBenchmark } from './bench-workflows';
 
@@ -214,6 +215,7 @@ export async function main(args: string[]): Promise<void> {
   await step('memory', () => memory(1000));
   await step('agent API', () => agentsBenchmark(quick));
   await step('workflows', () => workflowsBenchmark(quick));
+  await step('job intake', () => intakeBenchmark(quick));
   await step('stores (informational: SQLite vs the Cosmos DB stand-in)', async () => {
     await storesBenchmark((line) => console.log(`    ${line}`));
     return [];

@@ -65,7 +65,11 @@ describe('queue triggers', () => {
       'content-type': 'application/json',
       'x-ms-message-id': 'msg-1',
       'x-ms-correlation-id': 'corr-1',
-      'x-ms-application-properties': JSON.stringify({ Tenant: 'contoso', attempt: 1 }),
+      'x-ms-application-properties': JSON.stringify({
+        Tenant: 'contoso',
+        attempt: 1,
+        'Diagnostic-Id': '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      }),
       'x-ms-subject': 'job',
     });
     expect(res.status).toBe(201);
@@ -73,6 +77,9 @@ describe('queue triggers', () => {
 
     const [e] = await waitFor(() => events('receiveJob').length > 0 && events('receiveJob'));
     expect(e!.message).toEqual({ id: 'job-1', prompt: 'hi' });
+    // The invocation's span continues the sender's trace (Diagnostic-Id), with a span id of its own.
+    expect(e!.trace!.traceParent).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
+    expect(e!.trace!.traceParent).not.toContain('b7ad6b7169203331');
     const meta = e!.metadata!;
     expect(meta).toMatchObject({
       messageId: 'msg-1',

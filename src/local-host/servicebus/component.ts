@@ -15,6 +15,7 @@ import type { HostComponent, HostContext } from '../context';
 import { parseTimeSpan, resolveSettingRefs } from '../host-json';
 import type { Registration, RpcBindingInfo, RpcInvocationResponse, RpcTypedData } from '../worker/core';
 import { toError } from '../worker/invoker';
+import { invocationTraceContext } from '../worker/trace-context';
 import { createAdminApi } from './admin-api';
 import { EMULATOR_CONFIG_FILE, loadEmulatorConfig } from './emulator-config';
 import { ServiceBusBroker } from './broker';
@@ -172,10 +173,12 @@ export class ServiceBusComponent implements HostComponent {
     const { reg } = trigger;
     let error: Error | undefined;
     try {
-      const result = await this.ctx.invoker.invoke(
-        reg,
-        toTriggerInput(messages, trigger.many, trigger.dataType),
-      );
+      const props = messages[0]?.applicationProperties ?? {};
+      const parent = props['Diagnostic-Id'] ?? props.traceparent;
+      const result = await this.ctx.invoker.invoke(reg, {
+        ...toTriggerInput(messages, trigger.many, trigger.dataType),
+        traceContext: invocationTraceContext(typeof parent === 'string' ? parent : undefined),
+      });
       error = result.error;
       if (!error) await this.opts.dispatchOutputs(reg, collectOutputs(reg, result.response));
     } catch (err) {

@@ -100,7 +100,7 @@ const workflowRun: OrchestrationHandler = function* (context: OrchestrationConte
   const port = workflowContext(context);
   try {
     const outcome = yield* asTasks(engineModule().runWorkflow(port, input));
-    const published = yield* publishResult(context, input.runId);
+    const published = input.publishResult === false ? {} : yield* publishResult(context, input.runId);
     return { ...outcomeSummary(input.runId, outcome), ...published };
   } catch (err) {
     // The interpreter only throws when recording progress failed for good: record the failure (once

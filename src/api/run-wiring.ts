@@ -13,6 +13,9 @@ export function runServiceFor(services: AppServices): RunService {
       runs: services.runs,
       resolveWorkflow: (id, version) => resolveWorkflow(services.catalog, id, version),
       validateDefinition: (definition) => validateDefinition(services.catalog, definition),
+      publishResults: Boolean(
+        services.config.serviceBus.connectionString ?? services.config.serviceBus.fullyQualifiedNamespace,
+      ),
     });
     cache.set(services, service);
   }

@@ -29,6 +29,8 @@ export interface WorkflowRunInput {
   definition: WorkflowDefinition;
   input: unknown;
   budget?: { maxTokens?: number; maxCostUsd?: number };
+  /** Whether the orchestration publishes the run's result message when it ends (Service Bus configured). */
+  publishResult?: boolean;
 }
 
 /** What the service needs from a durable client (df.DurableClient fits through a small adapter). */
@@ -61,6 +63,8 @@ export interface RunServiceDeps {
   /** The full check of an inline definition; ValidationError listing every problem. */
   validateDefinition(definition: unknown): Promise<WorkflowDefinition>;
   now?: () => number;
+  /** Runs publish their result message when they end (false: no Service Bus is configured). */
+  publishResults?: boolean;
 }
 
 export interface StartedRun {
@@ -180,6 +184,7 @@ export class RunService {
       definition,
       input: run.input,
       ...(req.budget && { budget: req.budget }),
+      ...(this.deps.publishResults === false && { publishResult: false }),
     };
     try {
       await client.startNew(WORKFLOW_ORCHESTRATOR, run.id, input);

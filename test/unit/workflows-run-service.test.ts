@@ -221,6 +221,26 @@ describe('start', () => {
   });
 });
 
+describe('result publishing', () => {
+  it('is left on by default and turned off in the orchestration input without Service Bus', async () => {
+    const on = setup();
+    await on.service.start({ workflowId: PIPELINE, input: topic }, on.client);
+    expect(on.client.started[0]!.input.publishResult).toBeUndefined();
+
+    const runs = new MemoryRunStore();
+    const catalog = new MemoryCatalogStore();
+    const off = new RunService({
+      runs,
+      resolveWorkflow: (id, version) => resolveWorkflow(catalog, id, version),
+      validateDefinition: (def) => validateDefinition(catalog, def),
+      publishResults: false,
+    });
+    const client = new FakeClient();
+    await off.start({ workflowId: PIPELINE, input: topic }, client);
+    expect(client.started[0]!.input.publishResult).toBe(false);
+  });
+});
+
 describe('start with an idempotency key', () => {
   test('a repeated start answers the same run, created: false, and starts nothing', async () => {
     const { service, runs, client } = setup();

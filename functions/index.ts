@@ -14,6 +14,7 @@ import './workflows-registry';
 import './workflows';
 import './runs';
 import './messaging';
+import './conversations';
 import './docs';
 
 // Registered last, so it runs after the hooks that close the stores: sends what telemetry still buffers.

@@ -123,6 +123,8 @@ export function buildOpenApiDocument(routes: RouteSpec[] = Object.values(ROUTES)
       { name: 'workflows', description: 'Workflow definitions (versioned)' },
       { name: 'runs', description: 'Workflow runs: start, follow (SSE), approve, cancel' },
       { name: 'monitoring', description: 'Run metrics' },
+      { name: 'conversations', description: 'Conversations with agents: one durable actor per conversation' },
+      { name: 'messaging', description: 'Messages between agents: deliver, broadcast' },
       { name: 'orchestrations', description: 'Durable orchestrations' },
       { name: 'system', description: 'Health and documentation' },
     ],

@@ -4,6 +4,7 @@
  * registered HTTP trigger against the document). Schemas are named, not imported: registering the
  * functions must not load zod and the schemas (cold start); openapi.ts resolves the names.
  */
+import { CONVERSATION_ROUTES } from './conversations-routes';
 import { RUN_ROUTES } from './run-routes';
 import type { SchemaName } from './schemas';
 
@@ -264,6 +265,7 @@ export const ROUTES = {
     problems: [],
   },
   ...RUN_ROUTES,
+  ...CONVERSATION_ROUTES,
 } satisfies Record<string, RouteSpec>;
 
 export type RouteName = keyof typeof ROUTES;

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { agentDefinitionSchema as agentDefinitionInputSchema } from '../agents/definition';
 import { DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE } from '../agents/runner';
 import { PROVIDERS } from '../config';
+import { CONVERSATION_SCHEMAS } from './conversations-schemas';
 import {
   approvalAcceptedSchema,
   approvalRequestSchema,
@@ -321,6 +322,7 @@ export const NAMED_SCHEMAS = {
   CancelRequest: cancelRequestSchema,
   CancelAccepted: cancelAcceptedSchema,
   Metrics: metricsSchema,
+  ...CONVERSATION_SCHEMAS,
 } satisfies Record<string, z.ZodType>;
 
 export type SchemaName = keyof typeof NAMED_SCHEMAS;

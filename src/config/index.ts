@@ -10,6 +10,9 @@ export const PROVIDERS = ['offline', 'openai', 'azure-openai', 'openai-compatibl
 export type ProviderName = (typeof PROVIDERS)[number];
 export const STORES = ['sqlite', 'memory', 'cosmos'] as const;
 export type StoreKind = (typeof STORES)[number];
+/** What conversation memory does with older turns when it outgrows its budget. */
+export const MEMORY_STRATEGIES = ['summarize', 'trim'] as const;
+export type MemoryStrategy = (typeof MEMORY_STRATEGIES)[number];
 
 /** An empty value (as local.settings.json templates have) means "not set". */
 const unsetIfEmpty = (v: unknown): unknown => (typeof v === 'string' && v.trim() === '' ? undefined : v);
@@ -94,6 +97,19 @@ export const settingsSchema = z.object({
   RUN_DELTA_FLUSH_MS: int(100),
   /** SSE heartbeat comment interval on run event streams. */
   RUN_SSE_HEARTBEAT_MS: int(15_000, 10),
+  /** Conversations (actor-per-conversation agents): the transcript store. */
+  CONVERSATION_STORE: z.preprocess(unsetIfEmpty, z.enum(STORES).default('sqlite')),
+  CONVERSATION_SQLITE_PATH: z.preprocess(unsetIfEmpty, z.string().default('.data/conversations.sqlite')),
+  /** Conversations idle this long are deleted, transcript and actor (0 keeps them). */
+  CONVERSATION_TTL_SECONDS: int(86_400),
+  /** When the expiry timer runs (NCRONTAB with seconds). */
+  CONVERSATION_EXPIRY_SCHEDULE: z.preprocess(unsetIfEmpty, z.string().default('0 */5 * * * *')),
+  /** Older turns, when the memory outgrows its budget: summarized by the agent's model, or trimmed. */
+  CONVERSATION_MEMORY_STRATEGY: z.preprocess(unsetIfEmpty, z.enum(MEMORY_STRATEGIES).default('summarize')),
+  /** The memory budget in tokens (0: half the context window of the agent's model). */
+  CONVERSATION_MEMORY_MAX_TOKENS: int(0),
+  /** How long POST /agents/{name}/run waits for the reply before it answers 202 (pending). */
+  CONVERSATION_TURN_TIMEOUT_MS: int(120_000, 1),
   /** Cosmos DB (CATALOG_STORE / RUN_STORE = cosmos): account endpoint, database. */
   COSMOS_ENDPOINT: optionalString,
   /** Account key, for local stand-ins only; without it the app signs in with DefaultAzureCredential. */
@@ -106,6 +122,8 @@ export const settingsSchema = z.object({
   ServiceBusConnection__fullyQualifiedNamespace: optionalString,
   /** Application Insights; telemetry is off without it. */
   APPLICATIONINSIGHTS_CONNECTION_STRING: optionalString,
+  /** `Authorization=AAD;ClientId=<id>`: export with the managed identity (App Insights local auth off). */
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: optionalString,
   /** Record prompts and model outputs on spans (off by default: they may hold personal data). */
   TELEMETRY_RECORD_CONTENT: z.preprocess(
     unsetIfEmpty,
@@ -148,9 +166,17 @@ export interface Config {
     deltaFlushMs: number;
     sseHeartbeatMs: number;
   };
+  conversations: {
+    store: StoreKind;
+    sqlitePath: string;
+    ttlSeconds: number;
+    expirySchedule: string;
+    memory: { strategy: MemoryStrategy; maxTokens: number };
+    turnTimeoutMs: number;
+  };
   cosmos: { endpoint?: string; key?: string; database: string; clientId?: string };
   serviceBus: { connectionString?: string; fullyQualifiedNamespace?: string; clientId?: string };
-  telemetry: { connectionString?: string; recordContent: boolean };
+  telemetry: { connectionString?: string; authenticationString?: string; recordContent: boolean };
 }
 
 /** Parses the settings; throws a ConfigError naming every bad setting. */
@@ -204,6 +230,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       deltaFlushMs: s.RUN_DELTA_FLUSH_MS,
       sseHeartbeatMs: s.RUN_SSE_HEARTBEAT_MS,
     },
+    conversations: {
+      store: s.CONVERSATION_STORE,
+      sqlitePath: s.CONVERSATION_SQLITE_PATH,
+      ttlSeconds: s.CONVERSATION_TTL_SECONDS,
+      expirySchedule: s.CONVERSATION_EXPIRY_SCHEDULE,
+      memory: { strategy: s.CONVERSATION_MEMORY_STRATEGY, maxTokens: s.CONVERSATION_MEMORY_MAX_TOKENS },
+      turnTimeoutMs: s.CONVERSATION_TURN_TIMEOUT_MS,
+    },
     cosmos: {
       endpoint: s.COSMOS_ENDPOINT,
       key: s.COSMOS_KEY,
@@ -217,6 +251,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     telemetry: {
       connectionString: s.APPLICATIONINSIGHTS_CONNECTION_STRING,
+      authenticationString: s.APPLICATIONINSIGHTS_AUTHENTICATION_STRING,
       recordContent: s.TELEMETRY_RECORD_CONTENT,
     },
   };

@@ -22,6 +22,7 @@ import { setEventSink, setRecordContent, type CustomEvent } from './state';
 export type TelemetrySettings = Config['telemetry'];
 
 type AppInsights = typeof import('applicationinsights');
+type TokenCredential = import('@azure/identity').TokenCredential;
 type LogsApi = typeof import('@opentelemetry/api-logs');
 
 let sdk: AppInsights | undefined;
@@ -47,7 +48,11 @@ export function telemetrySettings(env: NodeJS.ProcessEnv = process.env): Telemet
   /* eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when telemetry is on */
   const { settingsSchema } = require('../config') as typeof import('../config');
   const parsed = settingsSchema
-    .pick({ APPLICATIONINSIGHTS_CONNECTION_STRING: true, TELEMETRY_RECORD_CONTENT: true })
+    .pick({
+      APPLICATIONINSIGHTS_CONNECTION_STRING: true,
+      APPLICATIONINSIGHTS_AUTHENTICATION_STRING: true,
+      TELEMETRY_RECORD_CONTENT: true,
+    })
     .safeParse(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
@@ -56,8 +61,30 @@ export function telemetrySettings(env: NodeJS.ProcessEnv = process.env): Telemet
   const s = parsed.data;
   return {
     connectionString: s.APPLICATIONINSIGHTS_CONNECTION_STRING,
+    authenticationString: s.APPLICATIONINSIGHTS_AUTHENTICATION_STRING,
     recordContent: s.TELEMETRY_RECORD_CONTENT,
   };
+}
+
+/**
+ * The credential an `APPLICATIONINSIGHTS_AUTHENTICATION_STRING` asks for (`Authorization=AAD`, with the
+ * user-assigned identity's `ClientId`), the same setting the Functions host reads; undefined otherwise.
+ * With local auth off, Application Insights refuses telemetry sent without it.
+ */
+export function exporterCredential(authentication: string | undefined): TokenCredential | undefined {
+  if (!authentication) return undefined;
+  const parts = new Map(
+    authentication
+      .split(';')
+      .map((kv) => kv.split('=').map((x) => x.trim()))
+      .filter((kv): kv is [string, string] => kv.length === 2 && kv[0] !== '')
+      .map(([k, v]) => [k.toLowerCase(), v]),
+  );
+  if (parts.get('authorization')?.toLowerCase() !== 'aad') return undefined;
+  /* eslint-disable-next-line @typescript-eslint/no-require-imports -- only with Entra authentication */
+  const { ManagedIdentityCredential } = require('@azure/identity') as typeof import('@azure/identity');
+  const clientId = parts.get('clientid');
+  return clientId ? new ManagedIdentityCredential({ clientId }) : new ManagedIdentityCredential();
 }
 
 /** Whether the SDK is set up (exporting) in this process. */
@@ -80,8 +107,9 @@ export function setupTelemetry(settings: TelemetrySettings): boolean {
     const appInsights = require('applicationinsights') as AppInsights;
     const { logs } = require('@opentelemetry/api-logs') as LogsApi;
     /* eslint-enable @typescript-eslint/no-require-imports */
+    const credential = exporterCredential(settings.authenticationString);
     appInsights.useAzureMonitor({
-      azureMonitorExporterOptions: { connectionString },
+      azureMonitorExporterOptions: { connectionString, ...(credential && { credential }) },
       // Uncaught errors stay the host's business: the SDK's handler would keep a process alive after an
       // unhandled rejection. Failures reach App Insights as failed spans, and through the host's logs.
       enableAutoCollectExceptions: false,

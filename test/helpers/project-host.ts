@@ -44,6 +44,7 @@ export async function startProjectHost(
     OFFLINE_TOKEN_DELAY_MS: '0',
     CATALOG_SQLITE_PATH: path.join(tmp, 'db', 'catalog.sqlite'),
     RUN_SQLITE_PATH: path.join(tmp, 'db', 'runs.sqlite'),
+    CONVERSATION_SQLITE_PATH: path.join(tmp, 'db', 'conversations.sqlite'),
     ...env,
   };
   const saved: Record<string, string | undefined> = {};

@@ -182,3 +182,43 @@ describe('with a connection string', () => {
     expect(String(warn.mock.calls[1]?.[0])).toMatch(/did not shut down cleanly: Error: stuck/);
   });
 });
+
+describe('exporterCredential', () => {
+  it('is the managed identity the authentication string names (Authorization=AAD)', () => {
+    const { setup } = load();
+    const { exporterCredential } = setup;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the instance setup's require made
+    const { ManagedIdentityCredential } = require('@azure/identity') as typeof import('@azure/identity');
+    expect(exporterCredential('ClientId=0000-1111;Authorization=AAD')).toBeInstanceOf(
+      ManagedIdentityCredential,
+    );
+    expect(exporterCredential(' authorization = aad ')).toBeInstanceOf(ManagedIdentityCredential);
+  });
+
+  it('is nothing without Entra authentication', () => {
+    const { exporterCredential } = load().setup;
+    for (const value of [undefined, '', 'Authorization=Key', 'ClientId=x', 'garbage']) {
+      expect(exporterCredential(value)).toBeUndefined();
+    }
+  });
+
+  it('comes from the settings and reaches the exporter options', () => {
+    const { setup, sdk } = load();
+    const settings = setup.telemetrySettings({
+      APPLICATIONINSIGHTS_CONNECTION_STRING: CS,
+      APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=abc',
+    });
+    expect(settings).toMatchObject({ authenticationString: 'Authorization=AAD;ClientId=abc' });
+    expect(setup.setupTelemetry(settings)).toBe(true);
+    const options = sdk.useAzureMonitor.mock.calls[0]![0] as {
+      azureMonitorExporterOptions: { credential?: unknown };
+    };
+    expect(options.azureMonitorExporterOptions.credential).toBeDefined();
+    expect(
+      setup.telemetrySettings({
+        APPLICATIONINSIGHTS_CONNECTION_STRING: 'InstrumentationKey=00000000-0000-0000-0000-000000000000',
+        APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD',
+      }),
+    ).toMatchObject({ authenticationString: 'Authorization=AAD' });
+  });
+});

@@ -82,6 +82,17 @@ export const WORKFLOWS_CONTAINER: ContainerRequest = {
   indexingPolicy: only('/pk', '/kind', '/gen', '/seq'),
 };
 
+/**
+ * conversations (pk /pk = the conversation id): a `head` per conversation, its `msg` and `turn`
+ * documents and the `delivery` documents of messages sent to it (src/store/cosmos/conversations.ts).
+ * Idle expiry lists heads by lastActiveAt; deliveries are listed per agent, newest first.
+ */
+export const CONVERSATIONS_CONTAINER: ContainerRequest = {
+  id: 'conversations',
+  partitionKey: partitionedBy('/pk'),
+  indexingPolicy: only('/pk', '/kind', '/epoch', '/seq', '/lastActiveAt', '/agentId', '/at'),
+};
+
 /** Creates the database and the containers when missing; answers them by name. */
 export async function openContainers<K extends string>(
   client: CosmosClient,

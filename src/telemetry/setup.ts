@@ -87,6 +87,30 @@ export function exporterCredential(authentication: string | undefined): TokenCre
   return clientId ? new ManagedIdentityCredential({ clientId }) : new ManagedIdentityCredential();
 }
 
+/**
+ * The exporter (1.0.0-beta.43 and later) polls Microsoft's OneSettings service
+ * (settings.sdk.monitor.azure.com) 5–15 s after start for "dynamic configuration", with no setting to
+ * turn it off. This app's telemetry is configured by its own settings, and locally nothing may reach a
+ * non-loopback address: stop that worker. Exporters without it are left alone.
+ */
+export function stopDynamicConfiguration(): boolean {
+  try {
+    /* eslint-disable @typescript-eslint/no-require-imports -- the exporter's own module instance */
+    const path = require('node:path') as typeof import('node:path');
+    const fromSdk = { paths: [path.dirname(require.resolve('applicationinsights'))] };
+    const entry = require.resolve('@azure/monitor-opentelemetry-exporter', fromSdk);
+    const file = path.join(path.dirname(entry), '_configuration', 'configurationManager.js');
+    const manager = (require(file) as { ConfigurationManager?: { getInstance(): { shutdown(): void } } })
+      .ConfigurationManager;
+    /* eslint-enable @typescript-eslint/no-require-imports */
+    if (!manager) return false;
+    manager.getInstance().shutdown();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Whether the SDK is set up (exporting) in this process. */
 export function isTelemetryEnabled(): boolean {
   return sdk !== undefined;
@@ -115,6 +139,7 @@ export function setupTelemetry(settings: TelemetrySettings): boolean {
       enableAutoCollectExceptions: false,
       instrumentationOptions: { http: httpInstrumentation },
     });
+    stopDynamicConfiguration();
     const logger = logs.getLogger(INSTRUMENTATION_SCOPE);
     setEventSink((event: CustomEvent) =>
       logger.emit({

@@ -16,7 +16,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DIST, ROOT, spawnHost, waitForHttp, type ChildHost } from '../helpers/child-host';
+import { ServiceBusClient } from '@azure/service-bus';
+import { DIST, freePort, ROOT, spawnHost, waitForHttp, type ChildHost } from '../helpers/child-host';
 import {
   metricPoints,
   ofType,
@@ -78,7 +79,11 @@ afterAll(async () => {
 });
 
 /** The project's compiled app on a child host; `role` names it in the envelopes (ai.cloud.role). */
-async function startApp(role: string, settings: Record<string, string>): Promise<ChildHost> {
+async function startApp(
+  role: string,
+  settings: Record<string, string>,
+  args: string[] = [],
+): Promise<ChildHost> {
   const dir = path.join(tmp, role);
   const appDir = path.join(dir, 'app');
   fs.mkdirSync(appDir, { recursive: true });
@@ -86,33 +91,42 @@ async function startApp(role: string, settings: Record<string, string>): Promise
   if (!fs.existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
   fs.writeFileSync(path.join(appDir, 'package.json'), JSON.stringify({ name: role, private: true, main }));
   fs.copyFileSync(path.join(ROOT, 'host.json'), path.join(appDir, 'host.json'));
+  fs.copyFileSync(
+    path.join(ROOT, 'servicebus-emulator.config.json'),
+    path.join(appDir, 'servicebus-emulator.config.json'),
+  );
   const guardLog = path.join(dir, 'net-guard.log');
   fs.writeFileSync(guardLog, '');
   guardLogs.set(role, guardLog);
-  const host = await spawnHost(appDir, path.join(dir, 'data'), {
-    APPLICATIONINSIGHTS_CONNECTION_STRING: fake.connectionString,
-    NODE_EXTRA_CA_CERTS: fake.caFile,
-    // Every trace kept (the default samples 5 per second); no statsbeat, no disk retry cache, no
-    // Live Metrics; a Functions site, so the SDK does not probe the VM metadata address.
-    OTEL_TRACES_SAMPLER: 'always_on',
-    APPLICATION_INSIGHTS_NO_STATSBEAT: 'true',
-    APPLICATIONINSIGHTS_STATSBEAT_DISABLED: 'true',
-    APPLICATIONINSIGHTS_CONFIGURATION_CONTENT: JSON.stringify({
-      azureMonitorExporterOptions: { disableOfflineStorage: true },
-      enableLiveMetrics: false,
-    }),
-    WEBSITE_SITE_NAME: role,
-    FUNCTIONS_VERSION: '4',
-    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${path.join(tmp, 'guard.js')}`.trim(),
-    NET_GUARD_LOG: guardLog,
-    LLM_PROVIDER: 'offline',
-    OFFLINE_LATENCY_MS: '0',
-    OFFLINE_TOKEN_DELAY_MS: '0',
-    LLM_PRICES: JSON.stringify({ 'offline-1': { input: 1, output: 2 } }),
-    CATALOG_SQLITE_PATH: path.join(dir, 'db', 'catalog.sqlite'),
-    RUN_SQLITE_PATH: path.join(dir, 'db', 'runs.sqlite'),
-    ...settings,
-  });
+  const host = await spawnHost(
+    appDir,
+    path.join(dir, 'data'),
+    {
+      APPLICATIONINSIGHTS_CONNECTION_STRING: fake.connectionString,
+      NODE_EXTRA_CA_CERTS: fake.caFile,
+      // Every trace kept (the default samples 5 per second); no statsbeat, no disk retry cache, no
+      // Live Metrics; a Functions site, so the SDK does not probe the VM metadata address.
+      OTEL_TRACES_SAMPLER: 'always_on',
+      APPLICATION_INSIGHTS_NO_STATSBEAT: 'true',
+      APPLICATIONINSIGHTS_STATSBEAT_DISABLED: 'true',
+      APPLICATIONINSIGHTS_CONFIGURATION_CONTENT: JSON.stringify({
+        azureMonitorExporterOptions: { disableOfflineStorage: true },
+        enableLiveMetrics: false,
+      }),
+      WEBSITE_SITE_NAME: role,
+      FUNCTIONS_VERSION: '4',
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${path.join(tmp, 'guard.js')}`.trim(),
+      NET_GUARD_LOG: guardLog,
+      LLM_PROVIDER: 'offline',
+      OFFLINE_LATENCY_MS: '0',
+      OFFLINE_TOKEN_DELAY_MS: '0',
+      LLM_PRICES: JSON.stringify({ 'offline-1': { input: 1, output: 2 } }),
+      CATALOG_SQLITE_PATH: path.join(dir, 'db', 'catalog.sqlite'),
+      RUN_SQLITE_PATH: path.join(dir, 'db', 'runs.sqlite'),
+      ...settings,
+    },
+    args,
+  );
   try {
     await waitForHttp(`${host.baseUrl}/api/health`);
   } catch (err) {
@@ -407,3 +421,46 @@ function expectLoopbackOnly(role: string): void {
   expect(fs.readFileSync(guardLogs.get(role)!, 'utf8')).toBe('');
   expect(fake.otherRequests).toEqual([]);
 }
+
+describe('Application Insights telemetry of a run started by a Service Bus job', () => {
+  const role = 'telemetry-jobs';
+  const JOB_TRACE = '0af7651916cd43dd8448eb211c80319c';
+  let all: Envelope[];
+
+  beforeAll(async () => {
+    const amqpPort = await freePort();
+    const host = await startApp(role, {}, ['--amqp-port', String(amqpPort)]);
+    const client = new ServiceBusClient(
+      `Endpoint=sb://127.0.0.1:${amqpPort};SharedAccessKeyName=local;SharedAccessKey=local;UseDevelopmentEmulator=true`,
+      { retryOptions: { maxRetries: 1, timeoutInMs: 5000 } },
+    );
+    try {
+      const sender = client.createSender('agent-jobs');
+      await sender.sendMessages({
+        body: { jobId: 'telemetry-job-1', agentType: 'echo', input: { prompt: 'traced from a queue' } },
+        applicationProperties: { 'Diagnostic-Id': `00-${JOB_TRACE}-b7ad6b7169203331-01` },
+      });
+      await sender.close();
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const res = await fetch(`${host.baseUrl}/api/v1/runs/telemetry-job-1`);
+        if (res.status === 200 && (await finished(host, 'telemetry-job-1'))) break;
+        if (Date.now() > deadline) throw new Error(`the job's run did not start\n${host.output()}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await client.close();
+      await stop(host);
+    }
+    all = fromRole(role);
+  });
+
+  it("joins the sender's trace: the run's spans and events carry the message's operation id", () => {
+    const run = ofRun(all, 'telemetry-job-1');
+    expect(run.filter((e) => e.data.baseData.name === 'workflow.run')).toHaveLength(1);
+    expect(run.filter((e) => e.data.baseData.name === 'agent.run')).toHaveLength(1);
+    for (const e of run) expect(e.tags['ai.operation.id']).toBe(JOB_TRACE);
+  });
+
+  it('reaches no address but loopback', () => expectLoopbackOnly(role));
+});

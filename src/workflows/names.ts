@@ -20,8 +20,12 @@ export const CANCEL_EVENT = 'workflow:cancel';
 export const approvalEventName = (stepId: string): string => `approval:${stepId}`;
 /** The activity that puts a long step's agent call on the `agent-tasks` queue. */
 export const ENQUEUE_TASK_ACTIVITY = 'workflow_enqueue_task';
-/** The external event a long task's worker raises when it is done: `task:<taskId>`, payload TaskOutcome. */
-export const taskEventName = (taskId: string): string => `task:${taskId}`;
+/**
+ * The external event a long task's worker raises when it is done (payload TaskOutcome): `task:<taskId>`
+ * with `/` as `.`, because clients put event names in a URL path (`…/raiseEvent/{eventName}`, not
+ * encoded). Within one run the mapping is one to one: step and branch ids have no `.`.
+ */
+export const taskEventName = (taskId: string): string => `task:${taskId.replace(/\//g, '.')}`;
 /** Service Bus entities: job intake, long tasks, run results (and its subscription for local readers). */
 export const JOBS_QUEUE = 'agent-jobs';
 export const TASKS_QUEUE = 'agent-tasks';

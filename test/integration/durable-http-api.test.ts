@@ -176,6 +176,8 @@ test('bad requests: unknown instance 404, malformed JSON 400, unknown function 4
   expect((await fetch(`${api()}/instances/does-not-exist/raiseEvent/x`, { method: 'POST' })).status).toBe(
     404,
   );
+  // An event name with an unencoded '/' is another route (the durable client does not encode names).
+  expect((await fetch(`${api()}/instances/ev-1/raiseEvent/a/b`, { method: 'POST' })).status).toBe(404);
   const bad = await fetch(`${api()}/orchestrators/chain`, { method: 'POST', body: '{not json' });
   expect(bad.status).toBe(400);
   expect((await json(bad)).detail).toMatch(/not valid JSON/);

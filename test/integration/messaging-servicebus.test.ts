@@ -190,4 +190,34 @@ describe('long steps on agent-tasks', () => {
     expect(output.status).toBe(200);
     expect(await client.createReceiver(TASKS_QUEUE).peekMessages(10)).toHaveLength(0);
   });
+
+  it('fan out: long parallel branches and their aggregate each run as tasks, together', async () => {
+    const res = await ph.send('POST', '/api/v1/runs', {
+      definition: {
+        id: 'long-fan-out',
+        name: 'Long fan-out',
+        steps: [
+          {
+            id: 'analysis',
+            kind: 'parallel',
+            long: true,
+            branches: [
+              { id: 'a', agent: 'architect', prompt: 'Design {{ input.topic }}' },
+              { id: 'b', agent: 'scribe', prompt: 'Describe {{ input.topic }}' },
+            ],
+            aggregate: { agent: 'echo', prompt: 'Merge: {{ results }}' },
+          },
+        ],
+      },
+      input: { topic: 'a cache' },
+    });
+    expect(res.status).toBe(202);
+    const { id } = await bodyOf(res);
+    const run = await waitForRun(ph, id, isFinished, 30_000);
+    expect(run.status).toBe('completed');
+    const stored = await getServices().runs.getRun(id);
+    expect(Object.keys(stored!.tasks ?? {}).sort()).toEqual(
+      [`${id}:analysis/a:1`, `${id}:analysis/aggregate:1`, `${id}:analysis/b:1`].sort(),
+    );
+  });
 });

@@ -171,3 +171,11 @@ describe('long: validation', () => {
     ]);
   });
 });
+
+describe('taskEventName', () => {
+  it('keeps event names free of / (clients put them in a URL path), one to one within a run', () => {
+    expect(taskEventName('run-1:analysis/a:1')).toBe('task:run-1:analysis.a:1');
+    expect(taskEventName('run-1:analysis/b:1')).not.toBe(taskEventName('run-1:analysis/a:1'));
+    expect(taskEventName('job.7:build:2')).toBe('task:job.7:build:2');
+  });
+});

@@ -173,7 +173,8 @@ async function route(
       const reason = url.searchParams.get('reason') ?? '';
       switch (b) {
         case 'raiseEvent':
-          if (!c) break;
+          // Like the Functions host's route: one path segment (a name with an unencoded '/' is not found).
+          if (!c || parts.length > 4) break;
           await hub.raiseEvent(a, c, await jsonBody(req));
           return sendJson(res, 202, undefined);
         case 'terminate':

@@ -21,6 +21,7 @@ import {
 } from '../src/workflows/names';
 import { appServices, lazy } from './agents';
 import { orchestrationClient } from './runs';
+import { activityDeps } from './workflows';
 
 const busModule = lazy(() => import('../src/messaging/bus'));
 const jobs = lazy(() => import('../src/messaging/jobs'));
@@ -101,12 +102,7 @@ app.serviceBusQueue('agentTasks', {
       await tasks()
     ).runTask(
       {
-        activity: {
-          agents: services.agents,
-          runs: services.runs,
-          events: services.runs,
-          deltaFlushMs: services.config.runs.deltaFlushMs,
-        },
+        activity: await activityDeps(),
         runs: services.runs,
         raiseEvent: async (instanceId, eventName, payload) => {
           try {

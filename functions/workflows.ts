@@ -123,7 +123,8 @@ const groupChatRun: OrchestrationHandler = function* (context: OrchestrationCont
 
 const activities = lazy(() => import('../src/workflows/activities'));
 
-async function activityDeps(): Promise<ActivitiesModule.WorkflowActivityDeps> {
+/** What the workflow activities (and the long-task worker) need from the app's services. */
+export async function activityDeps(): Promise<ActivitiesModule.WorkflowActivityDeps> {
   const services = await appServices();
   return {
     agents: services.agents,

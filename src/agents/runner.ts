@@ -108,16 +108,7 @@ export class AgentRunner implements AgentService {
    */
   async *stream(task: AgentTask): AsyncGenerator<string, AgentRunResult, void> {
     const span = AgentRunSpan.start(task);
-    try {
-      const result = yield* this.streamIn(span, task);
-      span.end(result);
-      return result;
-    } catch (err) {
-      span.fail(err);
-      throw err;
-    } finally {
-      span.close(); // the consumer stopped early
-    }
+    return yield* span.trackStream(this.streamIn(span, task));
   }
 
   /** The stream, its model calls made within the `agent.run` span (a generator body has no scope). */

@@ -6,7 +6,6 @@ import { turnLogId } from '../conversations/names';
 import { TURN_COMPLETED, TURN_DELTA, TURN_FAILED } from '../conversations/reply';
 import type { Submitted } from '../conversations/service';
 import { AppError } from '../errors';
-import type { RunEvent } from '../store/runs';
 import {
   conversationUrl,
   deleted,
@@ -16,7 +15,7 @@ import {
 } from './conversations';
 import type { ApiResponse } from './http';
 import { problem } from './problem';
-import { SSE_HEADERS } from './sse';
+import { EventTail, SSE_HEADERS } from './sse';
 
 const sse = (id: number, event: string, data: unknown): string =>
   `id: ${id}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
@@ -35,71 +34,42 @@ export async function* turnEvents(
   const conversationId = submitted.conversation.id;
   let id = 0;
   yield sse(++id, 'turn', { conversation_id: conversationId, turn_id: submitted.turn.id });
-  const queue: RunEvent[] = [];
-  let failure: Error | undefined;
-  let wake: (() => void) | undefined;
-  const poke = (): void => {
-    wake?.();
-    wake = undefined;
-  };
-  const stop = deps.events.subscribe(
-    turnLogId(submitted.turn.id),
-    0,
-    (e) => {
-      queue.push(e);
-      poke();
-    },
-    (err) => {
-      failure = err instanceof Error ? err : new Error(`The event subscription failed: ${String(err)}`);
-      poke();
-    },
-  );
+  const tail = new EventTail(deps.events, turnLogId(submitted.turn.id), 0);
   const deadline = Date.now() + deps.turnTimeoutMs;
   let sent = 0;
   try {
     for (;;) {
-      while (queue.length) {
-        const e = queue.shift()!;
-        if (e.type === TURN_DELTA) {
-          const { offset, delta } = e.data as { offset: number; delta: string };
-          const fresh = delta.slice(Math.max(0, sent - offset));
-          if (offset <= sent && fresh) {
-            sent += fresh.length;
-            yield sse(++id, 'delta', { delta: fresh });
+      const left = deadline - Date.now();
+      const e = await tail.next(Math.max(0, Math.min(left, deps.heartbeatMs)));
+      if (e?.type === TURN_DELTA) {
+        const { offset, delta } = e.data as { offset: number; delta: string };
+        const fresh = delta.slice(Math.max(0, sent - offset));
+        if (offset <= sent && fresh) {
+          sent += fresh.length;
+          yield sse(++id, 'delta', { delta: fresh });
+        }
+      } else if (e?.type === TURN_COMPLETED || e?.type === TURN_FAILED) {
+        const turn = await deps.service.status(submitted);
+        if (turn.kind === 'done') {
+          try {
+            yield sse(++id, 'result', runResponse(submitted, turn.turn));
+          } catch (err) {
+            yield sse(++id, 'error', problemOf(err as AppError));
           }
-        } else if (e.type === TURN_COMPLETED || e.type === TURN_FAILED) {
-          const turn = await deps.service.status(submitted);
-          if (turn.kind === 'done') {
-            try {
-              yield sse(++id, 'result', runResponse(submitted, turn.turn));
-            } catch (err) {
-              yield sse(++id, 'error', problemOf(err as AppError));
-            }
-          } else {
-            yield sse(++id, 'error', problemOf(deleted(conversationId)));
-          }
+        } else {
+          yield sse(++id, 'error', problemOf(deleted(conversationId)));
+        }
+        return;
+      } else if (!e) {
+        if (left <= 0) {
+          const err = new AppError(
+            'CONVERSATION.TURN_PENDING',
+            `The reply did not come within ${deps.turnTimeoutMs} ms; it will show in ${conversationUrl(conversationId)}.`,
+            { status: 504 },
+          );
+          yield sse(++id, 'error', problemOf(err));
           return;
         }
-      }
-      if (failure !== undefined) throw failure;
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        const err = new AppError(
-          'CONVERSATION.TURN_PENDING',
-          `The reply did not come within ${deps.turnTimeoutMs} ms; it will show in ${conversationUrl(conversationId)}.`,
-          { status: 504 },
-        );
-        yield sse(++id, 'error', problemOf(err));
-        return;
-      }
-      const timedOut = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(true), Math.min(left, deps.heartbeatMs));
-        wake = () => {
-          clearTimeout(timer);
-          resolve(false);
-        };
-      });
-      if (timedOut && !queue.length) {
         // The turn may have been dropped with its conversation: then no final event comes.
         if ((await deps.service.status(submitted)).kind === 'gone') {
           yield sse(++id, 'error', problemOf(deleted(conversationId)));
@@ -109,7 +79,7 @@ export async function* turnEvents(
       }
     }
   } finally {
-    stop();
+    tail.close();
   }
 }
 

@@ -25,7 +25,7 @@ import {
   START_RUN_ALIASES,
   startRunRequestSchema,
 } from './run-schemas';
-import { SSE_HEADERS } from './sse';
+import { EventTail, SSE_HEADERS } from './sse';
 import { parseBody } from './validate';
 
 export const RUNS_PATH = '/api/v1/runs';
@@ -178,45 +178,20 @@ export async function* runEventStream(
   afterId: number,
   heartbeatMs: number,
 ): AsyncGenerator<string, void, void> {
-  const queue: RunEvent[] = [];
-  let failure: Error | undefined;
-  let wake: (() => void) | undefined;
-  const poke = (): void => {
-    wake?.();
-    wake = undefined;
-  };
-  const stop = log.subscribe(
-    runId,
-    afterId,
-    (e) => {
-      queue.push(e);
-      poke();
-    },
-    (err) => {
-      failure = err instanceof Error ? err : new Error(`The event subscription failed: ${String(err)}`);
-      poke();
-    },
-  );
+  const tail = new EventTail(log, runId, afterId);
   try {
     yield `retry: 2000\n: run ${runId}\n\n`;
     for (;;) {
-      while (queue.length) {
-        const e = queue.shift()!;
-        yield formatRunEvent(e);
-        if (isTerminalEvent(e.type)) return;
+      const e = await tail.next(heartbeatMs);
+      if (!e) {
+        yield ': heartbeat\n\n';
+        continue;
       }
-      if (failure) throw failure;
-      const timedOut = await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => resolve(true), heartbeatMs);
-        wake = () => {
-          clearTimeout(timer);
-          resolve(false);
-        };
-      });
-      if (timedOut && !queue.length) yield ': heartbeat\n\n';
+      yield formatRunEvent(e);
+      if (isTerminalEvent(e.type)) return;
     }
   } finally {
-    stop();
+    tail.close();
   }
 }
 

@@ -1,7 +1,10 @@
 /**
  * Server-Sent Events framing for streamed agent output: `delta` events while the model writes, then
  * one `result` (or `error`) event. Every event has an `id:`, so a client can tell what it has seen.
+ * `EventTail` reads an event log for the streams of runs and conversation turns.
  */
+import type { EventLog, RunEvent, Unsubscribe } from '../store/runs';
+
 export type SseEventName = 'delta' | 'result' | 'error';
 
 export interface SseEvent {
@@ -61,5 +64,58 @@ export async function* paced<T>(source: AsyncIterable<T>, sliceMs = 5): AsyncGen
       await new Promise<void>((resolve) => setImmediate(resolve));
       lastTurn = performance.now();
     }
+  }
+}
+
+/**
+ * An event log subscription read as a pull queue, for streams that also send heartbeats: each event
+ * once, in id order; `undefined` after `waitMs` without one; the subscription's failure is thrown once
+ * the events before it are read. `close()` ends the subscription.
+ */
+export class EventTail {
+  private readonly queue: RunEvent[] = [];
+  private failure: Error | undefined;
+  private wake: (() => void) | undefined;
+  private readonly stop: Unsubscribe;
+
+  constructor(log: EventLog, logId: string, afterId: number) {
+    this.stop = log.subscribe(
+      logId,
+      afterId,
+      (e) => {
+        this.queue.push(e);
+        this.poke();
+      },
+      (err) => {
+        this.failure =
+          err instanceof Error ? err : new Error(`The event subscription failed: ${String(err)}`);
+        this.poke();
+      },
+    );
+  }
+
+  async next(waitMs: number): Promise<RunEvent | undefined> {
+    for (;;) {
+      const e = this.queue.shift();
+      if (e) return e;
+      if (this.failure) throw this.failure;
+      const timedOut = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(true), waitMs);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve(false);
+        };
+      });
+      if (timedOut && !this.queue.length) return undefined;
+    }
+  }
+
+  close(): void {
+    this.stop();
+  }
+
+  private poke(): void {
+    this.wake?.();
+    this.wake = undefined;
   }
 }

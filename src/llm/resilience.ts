@@ -107,16 +107,7 @@ export class ResilientChatModel implements ChatModel {
 
   async *stream(req: ChatRequest): AsyncGenerator<ChatChunk, ChatResult, void> {
     const span = LlmGenerationSpan.start(this.provider, req);
-    try {
-      const result = yield* this.streamWithRetries(req);
-      span.end(result);
-      return result;
-    } catch (err) {
-      span.fail(err);
-      throw err;
-    } finally {
-      span.close(); // the consumer stopped early
-    }
+    return yield* span.trackStream(this.streamWithRetries(req));
   }
 
   private async completeWithRetries(req: ChatRequest): Promise<ChatResult> {

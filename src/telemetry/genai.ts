@@ -88,6 +88,23 @@ abstract class TracedCall<R> {
     }
   }
 
+  /**
+   * Relays a stream and ends the span with its result or error, or as abandoned when the consumer stops
+   * early. The body is not run within the span (a generator has no scope): it uses `within` itself.
+   */
+  async *trackStream<T>(body: AsyncGenerator<T, R, void>): AsyncGenerator<T, R, void> {
+    try {
+      const result = yield* body;
+      this.end(result);
+      return result;
+    } catch (err) {
+      this.fail(err);
+      throw err;
+    } finally {
+      this.close(); // the consumer stopped early
+    }
+  }
+
   end(result: R): void {
     if (this.ended) return;
     this.ended = true;
